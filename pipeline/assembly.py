@@ -1,0 +1,32 @@
+"""Builds the pipeline graph: read -> clean -> language -> dedup -> write. No text logic here."""
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io import fileio
+
+from pipeline.options import IngestOptions
+from transforms.clean import CleanDocuments
+from transforms.dedup import DedupConfig, DeduplicateDocuments
+from transforms.language import DetectLanguage
+from transforms.read import ReadRawFiles
+from transforms.write import WriteTables
+
+
+def build_pipeline(p: beam.Pipeline, options: IngestOptions, run_id: str, run_info: dict[str, Any]) -> beam.PCollection:
+    """Adds every stage to `p`; returns the commit step's output (the run summary)."""
+    matched = (p
+               | "InputGlobs" >> beam.Create(sorted(options.input))
+               | "MatchFiles" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+               | "SpreadFiles" >> beam.Reshuffle())
+    read = matched | "ReadRawFiles" >> beam.ParDo(ReadRawFiles(options.read_limits())).with_outputs(
+        "rejects", main="pages")
+    cleaned = read.pages | "CleanDocuments" >> beam.ParDo(CleanDocuments()).with_outputs("rejects", main="documents")
+    tagged = cleaned.documents | "DetectLanguage" >> beam.ParDo(DetectLanguage())
+    kept, duplicates = tagged | "Deduplicate" >> DeduplicateDocuments(DedupConfig())
+    rejects = (read.rejects, cleaned.rejects) | "AllRejects" >> beam.Flatten()
+    input_count = matched | "CountInputs" >> beam.combiners.Count.Globally()
+    tables = {"documents": kept, "duplicates": duplicates, "rejects": rejects}
+    return (tables, input_count) | "WriteTables" >> WriteTables(
+        options.output, run_id, options.num_shards, run_info)

@@ -1,0 +1,94 @@
+"""Language stage: the page language by a length-weighted vote of its paragraphs.
+
+langdetect is random unless its seed is fixed, its profile loading is not thread-safe, and its
+confidence is meaningless on short strings; so profiles load once per process under a lock,
+only paragraphs with enough letters vote, and a weak or empty vote gives 'und'.
+"""
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import apache_beam as beam
+
+UNDETERMINED = "und"
+MIN_LETTERS = 40  # below this langdetect answers with false confidence ('X' -> Somali 1.00)
+MIN_SCORE = 0.5  # a page whose winning language holds less of the vote than this is mixed or unknown
+MAX_PARAGRAPH_CHARS = 600  # langdetect's answer settles long before this; the rest is cost
+MAX_VOTING_CHARS = 6000  # enough text for a stable page verdict
+
+# langdetect codes that are not ISO 639-1.
+_ISO_639_1 = {"zh-cn": "zh", "zh-tw": "zh"}
+
+_LOAD_LOCK = threading.Lock()
+
+
+def letter_count(text: str) -> int:
+    return sum(1 for ch in text if ch.isalpha())
+
+
+def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
+    """Load langdetect's profiles once per process (under a lock) and return a seeded detector."""
+    from langdetect import DetectorFactory, detector_factory
+    from langdetect.lang_detect_exception import LangDetectException
+
+    with _LOAD_LOCK:
+        DetectorFactory.seed = 0
+        detector_factory.init_factory()
+    factory = detector_factory._factory
+
+    def probabilities(text: str) -> list[tuple[str, float]]:
+        detector = factory.create()
+        detector.append(text)
+        try:
+            return [(p.lang, p.prob) for p in detector.get_probabilities()]
+        except LangDetectException:  # no letters it knows
+            return []
+
+    return probabilities
+
+
+def vote_language(
+    paragraphs: Sequence[str], probabilities: Callable[[str], list[tuple[str, float]]]
+) -> tuple[str, float]:
+    """(language, score): each long-enough paragraph votes with its letter count as weight."""
+    votes: dict[str, float] = defaultdict(float)
+    total = 0.0
+    budget = MAX_VOTING_CHARS
+    for paragraph in _voting_paragraphs(paragraphs):
+        if budget <= 0:
+            break
+        sample = paragraph[:MAX_PARAGRAPH_CHARS]
+        budget -= len(sample)
+        weight = float(letter_count(sample))
+        total += weight
+        for lang, prob in probabilities(sample):
+            votes[_ISO_639_1.get(lang, lang)] += weight * prob
+    if not votes or total <= 0:
+        return UNDETERMINED, 0.0
+    lang, weight = max(votes.items(), key=lambda item: (item[1], item[0]))
+    score = round(weight / total, 4)
+    return (lang, score) if score >= MIN_SCORE else (UNDETERMINED, score)
+
+
+def _voting_paragraphs(paragraphs: Iterable[str]) -> Iterator[str]:
+    """Paragraphs long enough to judge; if none is, the whole text as one (it may still pass)."""
+    kept = [p for p in paragraphs if letter_count(p[:MAX_PARAGRAPH_CHARS]) >= MIN_LETTERS]
+    if kept:
+        yield from kept
+        return
+    joined = " ".join(paragraphs)
+    if letter_count(joined) >= MIN_LETTERS:
+        yield joined
+
+
+class DetectLanguage(beam.DoFn):
+    """Adds `language` and `language_score` to each document dict."""
+
+    def setup(self) -> None:
+        self._probabilities = load_langdetect()
+
+    def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        language, score = vote_language(doc["text"].split("\n\n"), self._probabilities)
+        yield {**doc, "language": language, "language_score": score}

@@ -1,0 +1,257 @@
+"""Read stage: raw bytes of one matched file -> decoded page text, or a reject.
+
+Pure functions first (limits, decompression, encoding detection, format sniffing), then the
+thin DoFn that applies them to each matched file.
+"""
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import logging
+import re
+import zlib
+from typing import Any, Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.records import FORMAT_HTML, FORMAT_TEXT, make_reject
+
+LOG = logging.getLogger(__name__)
+
+REJECTS = "rejects"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadLimits:
+    """Limits enforced while reading, so no single input can exhaust a worker's memory."""
+
+    max_raw_bytes: int = 50 * 1024 * 1024  # no real article page is this large on disk
+    max_decompressed_bytes: int = 50 * 1024 * 1024  # stops gzip bombs before they inflate
+    max_line_chars: int = 1_000_000  # a longer "line" is a minified blob, not prose
+    max_lines: int = 100_000  # a longer page is a dump, not an article
+
+
+class RejectError(Exception):
+    """An expected, per-document reason to reject an input."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True)
+class RawPage:
+    source: str
+    content: str
+    format: str
+    encoding: str
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Inflate gzip data, stopping as soon as the output would pass `limit` bytes.
+
+    Output is produced in steps capped by the bytes still allowed, so a bomb costs at most
+    `limit` bytes of memory. Concatenated members are inflated in turn, as gzip(1) does.
+    """
+    out = bytearray()
+    pending = data
+    try:
+        while pending:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            buf = pending
+            while not inflater.eof:
+                chunk = inflater.decompress(buf, limit + 1 - len(out))
+                out += chunk
+                if len(out) > limit:
+                    raise RejectError(
+                        "too_large",
+                        f"decompressed size exceeds the limit of {limit:,} bytes (a gzip bomb or a dump)")
+                buf = inflater.unconsumed_tail
+                if not chunk and not buf:
+                    break
+            if not inflater.eof:
+                raise RejectError("read_error", "the gzip stream is truncated: it ends before its last block")
+            pending = inflater.unused_data.lstrip(b"\x00")
+            if pending[:2] != GZIP_MAGIC:
+                break  # trailing bytes that are not another member are ignored, as gzip(1) warns and does
+    except zlib.error as exc:
+        raise RejectError("read_error", f"the gzip stream is corrupt ({exc})") from exc
+    return bytes(out)
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
+# Share of control characters above which decoded "text" is really binary data.
+MAX_CONTROL_SHARE = 0.05
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffd]")
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text of mostly ASCII letters has a NUL in every other byte."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return None
+    even_nuls = sample[0::2].count(0) / max(1, len(sample[0::2]))
+    odd_nuls = sample[1::2].count(0) / max(1, len(sample[1::2]))
+    if odd_nuls > 0.7 and even_nuls < 0.1:
+        return "utf-16-le"
+    if even_nuls > 0.7 and odd_nuls < 0.1:
+        return "utf-16-be"
+    return None
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:65536]
+    if not sample:
+        return False
+    return len(_CONTROL.findall(sample)) / len(sample) > MAX_CONTROL_SHARE
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode page bytes: BOM, then strict UTF-8, then a declared charset, then detection.
+
+    Returns (text, encoding name). Raises RejectError for empty, binary or undecodable input.
+    """
+    if not data.strip():
+        raise RejectError("empty", "the file is empty or holds only white space")
+    candidates: list[str] = []
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            candidates.append(name)
+            break
+    utf16 = _utf16_without_bom(data)
+    if utf16:
+        candidates.append(utf16)
+    candidates.append("utf-8")
+    declared = _META_CHARSET.search(data[:4096])
+    if declared:
+        try:
+            candidates.append(codecs.lookup(declared.group(1).decode("ascii")).name)
+        except LookupError:
+            pass
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if _looks_binary(text):
+            raise RejectError("binary", "the bytes are not text (too many control characters)")
+        return text, encoding
+    if data[:65536].count(0) > 0.01 * min(len(data), 65536):
+        raise RejectError("binary", "the bytes are not text (NUL bytes outside any UTF-16 text)")
+    text, encoding = _detect_legacy_encoding(data)
+    if _looks_binary(text):
+        raise RejectError("binary", "the bytes are not text (too many control characters)")
+    return text, encoding
+
+
+def _detect_legacy_encoding(data: bytes) -> tuple[str, str]:
+    """Single-byte legacy pages: ask charset-normalizer, fall back to cp1252 and latin-1."""
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:200_000]).best()
+        if best is not None and best.encoding:
+            return data.decode(best.encoding, errors="replace"), best.encoding
+    except Exception:  # detection is a heuristic; any failure falls back below
+        LOG.debug("charset detection failed", exc_info=True)
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+_HTML_EXTENSIONS = (".html", ".htm", ".xhtml", ".shtml")
+_TEXT_EXTENSIONS = (".txt", ".text")
+_HTML_SNIFF = re.compile(r"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<(?:div|p|article|meta)[\s>]", re.I)
+
+
+def sniff_format(path: str, text: str) -> str:
+    """'html' or 'text': the extension when it says, else what the first bytes look like."""
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith(_HTML_EXTENSIONS):
+        return FORMAT_HTML
+    if name.endswith(_TEXT_EXTENSIONS):
+        # A .txt that is really a saved page still starts with markup.
+        return FORMAT_HTML if re.match(r"\s*<(?:!doctype\s+html|html)[\s>]", text[:1024], re.I) else FORMAT_TEXT
+    return FORMAT_HTML if _HTML_SNIFF.search(text[:4096]) else FORMAT_TEXT
+
+
+def check_shape(text: str, limits: ReadLimits) -> None:
+    """Reject text whose line count or longest line is over the limits."""
+    n_lines = text.count("\n") + 1
+    if n_lines > limits.max_lines:
+        raise RejectError("too_large", f"{n_lines:,} lines is over the limit of {limits.max_lines:,}")
+    longest = max((len(line) for line in text.split("\n")), default=0)
+    if longest > limits.max_line_chars:
+        raise RejectError(
+            "too_large", f"a line of {longest:,} characters is over the limit of {limits.max_line_chars:,}")
+
+
+def page_from_bytes(source: str, data: bytes, limits: ReadLimits) -> RawPage:
+    """The whole read stage for one file's raw bytes (pure: no I/O)."""
+    if len(data) > limits.max_raw_bytes:
+        raise RejectError("too_large", f"{len(data):,} bytes is over the raw size limit of {limits.max_raw_bytes:,}")
+    if data[:2] == GZIP_MAGIC:
+        data = gunzip_bounded(data, limits.max_decompressed_bytes)
+    elif source.lower().endswith(".gz"):
+        raise RejectError("read_error", "the file is named .gz but is not gzip data")
+    text, encoding = decode_bytes(data)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    if not text.strip():
+        raise RejectError("empty", "the file holds no visible characters once decoded")
+    check_shape(text, limits)
+    return RawPage(source=source, content=text, format=sniff_format(source, text), encoding=encoding)
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """Read at most limit+1 bytes, so an oversized file is detected without loading it all."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = handle.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+class ReadRawFiles(beam.DoFn):
+    """FileMetadata -> RawPage dict on the main output, reject rows on 'rejects'."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self._limits = limits
+
+    def process(self, metadata: Any) -> Iterator[Any]:
+        path = metadata.path
+        try:
+            data = read_bounded(path, self._limits.max_raw_bytes)
+        except IsADirectoryError:
+            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(path, "not_a_file", "the path is a directory, not a file"))
+            return
+        except (OSError, IOError) as exc:
+            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(path, "read_error", f"could not read the file: {exc}"))
+            return
+        try:
+            page = page_from_bytes(path, data, self._limits)
+        except RejectError as exc:
+            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(path, exc.reason, exc.detail))
+            return
+        yield dataclasses.asdict(page)
+
