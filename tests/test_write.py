@@ -1,0 +1,57 @@
+import datetime
+
+import pyarrow.parquet as pq
+
+from transforms.records import DOCUMENT_SCHEMA, REJECT_SCHEMA, make_reject
+from transforms.write import build_summary, merge_stats, row_stats, shard_of, write_parquet
+
+
+def doc(doc_id, language="en", removed=()):
+    return {
+        "doc_id": doc_id, "source": f"/in/{doc_id}.txt", "format": "text", "encoding": "utf-8",
+        "title": "T", "author": None, "published": datetime.date(2023, 12, 27), "text": "Body.",
+        "language": language, "language_score": 1.0, "content_hash": "h" + doc_id, "n_chars": 5,
+        "removed": [{"text": t, "reason": r} for t, r in removed],
+    }
+
+
+def test_shards_are_stable_and_spread():
+    shards = [shard_of({"doc_id": f"{i:016x}"}, 4) for i in range(200)]
+    assert shards == [shard_of({"doc_id": f"{i:016x}"}, 4) for i in range(200)]
+    assert set(shards) == {0, 1, 2, 3}
+
+
+def test_parquet_round_trip_keeps_types_and_descriptions(tmp_path):
+    path = str(tmp_path / "part.parquet")
+    rows = [doc("a", removed=[("Share", "chrome_short")]), doc("b", language="de")]
+    stats = write_parquet(path, DOCUMENT_SCHEMA, rows)
+    table = pq.read_table(path)
+    assert table.schema.field("published").type == DOCUMENT_SCHEMA.field("published").type
+    assert table.schema.field("text").metadata[b"description"]
+    assert table.to_pylist()[0]["removed"] == [{"text": "Share", "reason": "chrome_short"}]
+    assert stats == {"rows": 2, "languages": {"de": 1, "en": 1}, "reasons": {},
+                     "removed": {"chrome_short": 1}, "kinds": {}}
+
+
+def test_empty_table_is_a_readable_file_with_the_schema(tmp_path):
+    path = str(tmp_path / "empty.parquet")
+    assert write_parquet(path, REJECT_SCHEMA, [])["rows"] == 0
+    table = pq.read_table(path)
+    assert table.num_rows == 0 and table.schema.names == REJECT_SCHEMA.names
+
+
+def test_summary_accounts_for_every_input():
+    shards = [
+        {"table": "documents", "stats": row_stats("documents", [doc("a"), doc("b")])},
+        {"table": "rejects", "stats": row_stats("rejects", [make_reject("/x", "binary", "not text")])},
+    ]
+    summary = build_summary(3, shards, {"run_id": "r"})
+    assert summary["counts"]["accounted"] is True
+    assert summary["counts"]["rejects_by_reason"] == {"binary": 1}
+    assert build_summary(4, shards, {"run_id": "r"})["counts"]["accounted"] is False
+
+
+def test_merge_stats_adds_counters():
+    merged = merge_stats([row_stats("rejects", [make_reject("/x", "binary", "d")]),
+                          row_stats("rejects", [make_reject("/y", "binary", "d"), make_reject("/z", "empty", "d")])])
+    assert merged["rows"] == 3 and merged["reasons"] == {"binary": 2, "empty": 1}
