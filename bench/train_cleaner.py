@@ -1,6 +1,6 @@
 """Train the plain-text line classifier and export it as a small JSON of trees.
 
-    pip install -e '.[train]'      # scikit-learn, for training only
+    pip install -e '.[train]'      # scikit-learn, for training only (HistGradientBoosting)
     python -m bench.train_cleaner --data /work/shared/data/wcxb-dev /work/shared/data/aeb-dev \
         --out transforms/models/line_model.json
 
@@ -11,10 +11,13 @@ does, and every line gets a label from the ground-truth articleBody:
 - a shorter line (sub-heading, "Politics", "Share") is content only when it equals a whole
   truth paragraph token for token: a word that merely occurs somewhere in the article is not
   evidence that a menu entry belongs to it.
-Lines are weighted by their token count (capped), because the benchmark counts shingles, and a
-long paragraph lost costs more than a one-word menu entry.
+Lines are weighted by their length (capped), because the benchmark counts shingles and a long
+paragraph lost costs more than a one-word menu entry.
 
-Inference needs no scikit-learn: `transforms.textclean` walks the exported trees in pure Python.
+Two stages of gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier): stage 1
+on each line's own features, stage 2 adds stage-1 verdicts on its neighbours
+(`transforms.cleanfeatures.context_features`). Inference needs no scikit-learn:
+`transforms.textclean` walks the exported trees in pure Python.
 """
 from __future__ import annotations
 
@@ -27,8 +30,11 @@ LABEL_MIN_SHINGLE_SHARE = 0.5
 # Weight = min(tokens, cap) + 1: a 300-token paragraph should not drown all the short lines.
 WEIGHT_TOKEN_CAP = 60
 SEED = 0
-GBM_PARAMS = dict(n_estimators=200, max_depth=4, learning_rate=0.1, subsample=0.7,
-                  min_samples_leaf=20, random_state=SEED)
+HGB_PARAMS = dict(max_iter=300, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=40,
+                  l2_regularization=1.0, random_state=SEED)
+# Stage 2 learns from stage-1 verdicts on neighbours; those must be out-of-fold on the training
+# pages, or stage 2 would learn to trust over-confident in-sample verdicts.
+STAGE1_INNER_FOLDS = 4
 
 
 def line_labels(lines: list[str], truth: str) -> list[int]:
@@ -50,7 +56,7 @@ def line_labels(lines: list[str], truth: str) -> list[int]:
 
 
 def page_rows(html: str, truth: str):
-    """(features, labels, weights) for one page's rendered lines."""
+    """(line infos, features, labels, weights) for one page's rendered lines."""
     from transforms.cleanfeatures import analyse_lines, line_features
     from transforms.render import render_visible_text
     from transforms.textclean import split_lines
@@ -59,44 +65,68 @@ def page_rows(html: str, truth: str):
     infos, _ = analyse_lines(lines)
     features = line_features(infos)
     labels = line_labels(lines, truth)
-    weights = [min(len(info.tokens), WEIGHT_TOKEN_CAP) + 1 for info in infos]
-    return features, labels, weights
+    weights = [min(info.units, WEIGHT_TOKEN_CAP) + 1 for info in infos]
+    return infos, features, labels, weights
 
 
-def export_model(model, feature_names) -> dict:
-    trees = []
-    for estimator in model.estimators_[:, 0]:
-        tree = estimator.tree_
-        trees.append({
-            "feature": tree.feature.tolist(),
-            "threshold": [round(float(t), 6) for t in tree.threshold],
-            "left": tree.children_left.tolist(),
-            "right": tree.children_right.tolist(),
-            "value": [round(float(v[0][0]), 6) for v in tree.value],
-        })
+def export_trees(model) -> dict:
+    """A fitted HistGradientBoostingClassifier as plain lists (leaf values include shrinkage)."""
     import numpy as np
 
-    init = float(model._raw_predict_init(np.zeros((1, len(feature_names))))[0, 0])
-    return {"kind": "gbm_binary_logistic", "feature_names": list(feature_names),
-            "init": init, "learning_rate": model.learning_rate, "trees": trees}
+    trees = []
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        trees.append({
+            "feature": [int(f) for f in nodes["feature_idx"]],
+            "threshold": [float(t) for t in nodes["num_threshold"]],
+            "left": [-1 if leaf else int(left) for left, leaf in zip(nodes["left"], nodes["is_leaf"])],
+            "right": [int(r) for r in nodes["right"]],
+            "value": [round(float(v), 7) for v in nodes["value"]],
+        })
+    return {"init": float(np.ravel(model._baseline_prediction)[0]), "trees": trees}
+
+
+def _fit(X, y, w) -> dict:
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(**HGB_PARAMS)
+    model.fit(np.asarray(X, dtype=np.float64), np.asarray(y), sample_weight=np.asarray(w, float))
+    return export_trees(model)
 
 
 def train_model(pages) -> dict:
-    """Train on [(key, html, truth record)] and return the exported model dict."""
-    import numpy as np
-    from sklearn.ensemble import GradientBoostingClassifier
+    """Train on [(key, html, truth record)] and return the two-stage model as a dict."""
+    import hashlib
 
-    from transforms.cleanfeatures import FEATURE_NAMES
+    from transforms.cleanfeatures import CONTEXT_FEATURE_NAMES, FEATURE_NAMES, context_features
+    from transforms.textclean import model_probability
 
-    X, y, w = [], [], []
-    for _, html, record in pages:
-        features, labels, weights = page_rows(html, record.get("articleBody", ""))
-        X.extend(features)
-        y.extend(labels)
-        w.extend(weights)
-    model = GradientBoostingClassifier(**GBM_PARAMS)
-    model.fit(np.asarray(X, dtype=np.float64), np.asarray(y), sample_weight=np.asarray(w, float))
-    return export_model(model, FEATURE_NAMES)
+    per_page = [page_rows(html, record.get("articleBody", "")) for _, html, record in pages]
+    folds = [int(hashlib.sha256(key.encode()).hexdigest(), 16) % STAGE1_INNER_FOLDS
+             for key, _, _ in pages]
+
+    def stack(indices, part):
+        return [value for i in indices for value in per_page[i][part]]
+
+    everything = range(len(pages))
+    stage1 = _fit(stack(everything, 1), stack(everything, 2), stack(everything, 3))
+    # Out-of-fold stage-1 probabilities for the stage-2 training rows.
+    oof: list[list[float] | None] = [None] * len(pages)
+    for fold in range(STAGE1_INNER_FOLDS):
+        train_idx = [i for i in everything if folds[i] != fold]
+        inner = _fit(stack(train_idx, 1), stack(train_idx, 2), stack(train_idx, 3))
+        for i in everything:
+            if folds[i] == fold:
+                oof[i] = [model_probability(inner, row) for row in per_page[i][1]]
+    X2 = []
+    for i in everything:
+        infos, features = per_page[i][0], per_page[i][1]
+        X2.extend(row + extra for row, extra in zip(features, context_features(infos, oof[i])))
+    stage2 = _fit(X2, stack(everything, 2), stack(everything, 3))
+    return {"format": "two_stage_gbt/1", "feature_names": list(FEATURE_NAMES),
+            "context_feature_names": list(CONTEXT_FEATURE_NAMES),
+            "stage1": stage1, "stage2": stage2}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,8 +105,24 @@ IMAGE_LABEL_RE = re.compile(r"^(?:avatar of|photo of|image of|picture of|foto de
                             r"bild von|avatar de|avatar di|profile picture)\b", re.I)
 
 
+# Scripts written without spaces: a \w+ run there is a clause, not a word.
+UNSEGMENTED_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
+# Rough characters per word in those scripts, so lengths compare with spaced languages.
+UNSEGMENTED_CHARS_PER_WORD = 2
+
+
 def words(text: str) -> list[str]:
     return WORD_RE.findall(text)
+
+
+def word_units(text: str, tokens: list[str]) -> int:
+    """Approximate word count: tokens, with CJK/Thai characters counted as
+    1/UNSEGMENTED_CHARS_PER_WORD of a word each instead of one token per run."""
+    unsegmented = len(UNSEGMENTED_RE.findall(text))
+    if not unsegmented:
+        return len(tokens)
+    spaced = sum(1 for t in tokens if not UNSEGMENTED_RE.search(t))
+    return spaced + unsegmented // UNSEGMENTED_CHARS_PER_WORD
 
 
 def parse_date(text: str):
@@ -206,6 +222,7 @@ class LineInfo:
     tokens: list[str]
     lower: list[str]
     chars: int
+    units: int
     terminal: bool
     bullet: bool
     stop_share_page: float = 0.0
@@ -222,7 +239,6 @@ class LineInfo:
 
 # A "core" line is unmistakably prose; the article sits around such lines.
 CORE_MIN_TOKENS = 15
-CORE_MIN_CHARS_UNSEGMENTED = 80  # CJK/Thai: \w+ runs are whole clauses, count characters
 # Foreign-language lines must carry this many stop words, so names/short lines never qualify.
 FOREIGN_MIN_STOPWORDS = 3
 
@@ -237,6 +253,7 @@ def analyse_lines(lines: list[str]) -> tuple[list[LineInfo], int]:
         lower = [t.lower() for t in tokens]
         stripped = text.rstrip()
         info = LineInfo(text=text, tokens=tokens, lower=lower, chars=len(stripped),
+                        units=word_units(text, tokens),
                         terminal=stripped.endswith(TERMINAL_PUNCTUATION),
                         bullet=bool(BULLET_RE.match(text)))
         votes = language_votes(lower)
@@ -258,9 +275,7 @@ def analyse_lines(lines: list[str]) -> tuple[list[LineInfo], int]:
             info.stop_share_best = hits_best / n
             info.foreign = (info.best_language != page_language and hits_best >= FOREIGN_MIN_STOPWORDS
                             and hits_best > 2 * hits_page)
-        unsegmented = info.chars >= CORE_MIN_CHARS_UNSEGMENTED and len(info.tokens) < 8
-        info.core = info.terminal and not info.foreign and (
-            len(info.tokens) >= CORE_MIN_TOKENS or unsegmented)
+        info.core = info.terminal and not info.foreign and info.units >= CORE_MIN_TOKENS
     return infos, page_language
 
 
@@ -291,7 +306,7 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
     first_core = core_positions[0] if core_positions else n
     last_core = core_positions[-1] if core_positions else -1
     duplicates = Counter(info.text.strip().lower() for info in infos)
-    token_counts = [len(info.tokens) for info in infos]
+    token_counts = [info.units for info in infos]
     total_tokens = sum(token_counts) or 1
     max_tokens = max(token_counts) or 1
     log_tokens = [_log(c) for c in token_counts]
@@ -327,7 +342,7 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
     rows = []
     for i, info in enumerate(infos):
         text = info.text
-        ntok = len(info.tokens) or 1
+        ntok = info.units or 1
         alpha = [t for t in info.tokens if t[:1].isalpha()]
         lo, hi = max(0, i - WINDOW), min(n, i + WINDOW + 1)
         neighbours = [j for j in range(lo, hi) if j != i] or [i]
@@ -336,7 +351,7 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
             log_tokens[i],
             float(info.terminal),
             float(text.rstrip().endswith(":")),
-            text.count(",") / ntok,
+            (text.count(",") + text.count("、") + text.count("，")) / ntok,
             info.stop_share_page,
             info.stop_share_best,
             float(info.foreign),
@@ -382,3 +397,49 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
 
 def normalise_line(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
+
+
+CONTEXT_FEATURE_NAMES = (
+    "p_self", "p_prev", "p_next", "p_window3", "p_window10", "p_long_window5",
+    "content_mass_before", "content_mass_after", "p_page_mean",
+)
+# Lines this long carry the evidence when judging a neighbourhood.
+CONTEXT_LONG_UNITS = 8
+
+
+def context_features(infos: list[LineInfo], probabilities: list[float]) -> list[list[float]]:
+    """Second-stage features: what the first-stage model thinks of this line's surroundings.
+
+    A menu entry inside the article and a sub-heading between paragraphs look alike alone; the
+    verdicts on their neighbours tell them apart."""
+    n = len(infos)
+    if n == 0:
+        return []
+    units = [info.units for info in infos]
+    mass = [p * u for p, u in zip(probabilities, units)]
+    total_mass = sum(mass) or 1.0
+    prefix = [0.0]
+    for m in mass:
+        prefix.append(prefix[-1] + m)
+    page_mean = sum(probabilities) / n
+    rows = []
+    for i in range(n):
+        def window_mean(radius: int) -> float:
+            lo, hi = max(0, i - radius), min(n, i + radius + 1)
+            others = [probabilities[j] for j in range(lo, hi) if j != i]
+            return sum(others) / len(others) if others else 0.0
+        lo, hi = max(0, i - 5), min(n, i + 6)
+        long_ps = [probabilities[j] for j in range(lo, hi)
+                   if j != i and units[j] >= CONTEXT_LONG_UNITS]
+        rows.append([
+            probabilities[i],
+            probabilities[i - 1] if i > 0 else 0.0,
+            probabilities[i + 1] if i + 1 < n else 0.0,
+            window_mean(3),
+            window_mean(10),
+            max(long_ps) if long_ps else 0.0,
+            prefix[i] / total_mass,
+            (total_mass - prefix[i + 1]) / total_mass,
+            page_mean,
+        ])
+    return rows

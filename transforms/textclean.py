@@ -39,7 +39,7 @@ from pathlib import Path
 
 from transforms.cleanfeatures import (
     CHROME_WORDS_RE, CONSENT_RE, IMAGE_LABEL_RE, LineInfo, analyse_lines, byline_name,
-    line_features, parse_date, words)
+    context_features, line_features, parse_date, words)
 from transforms.records import CleanResult, RemovedLine
 
 MODEL_PATH = Path(__file__).with_name("models") / "line_model.json"
@@ -120,16 +120,15 @@ def load_model() -> dict | None:
 
 
 def model_probability(model: dict, row: list[float]) -> float:
-    """P(content) from the exported gradient-boosted trees (binary log-loss)."""
+    """P(content) from exported gradient-boosted trees (binary log-loss, shrinkage baked in)."""
     raw = model["init"]
-    rate = model["learning_rate"]
     for tree in model["trees"]:
         feature, threshold = tree["feature"], tree["threshold"]
         left, right = tree["left"], tree["right"]
         node = 0
         while left[node] != -1:
             node = left[node] if row[feature[node]] <= threshold[node] else right[node]
-        raw += rate * tree["value"][node]
+        raw += tree["value"][node]
     if raw < -35:
         return 0.0
     return 1.0 / (1.0 + math.exp(-raw))
@@ -140,7 +139,7 @@ def rule_probability(info: LineInfo, row: list[float]) -> float:
     inside_core_span = row[16] > 0
     if info.core:
         return 0.9
-    if info.terminal and len(info.tokens) >= 8 and inside_core_span and not info.bullet:
+    if info.terminal and info.units >= 8 and inside_core_span and not info.bullet:
         return 0.7
     return 0.1
 
@@ -153,7 +152,7 @@ def split_lines(text: str) -> list[str]:
 def _rule_reason(info: LineInfo) -> str | None:
     """The reason for dropping a line on its own shape, whatever the model says."""
     text = info.text
-    ntok = len(info.tokens)
+    ntok = info.units
     if info.byline:
         return "byline"
     if info.date_line:
@@ -178,13 +177,13 @@ def _model_reason(info: LineInfo) -> str:
         return "foreign_language"
     if info.bullet:
         return "link_list"
-    if len(info.tokens) <= CHROME_SHORT_MAX_TOKENS:
+    if info.units <= CHROME_SHORT_MAX_TOKENS:
         return "chrome_short"
     return "model"
 
 
 def _is_title_shaped(info: LineInfo) -> bool:
-    ntok = len(info.tokens)
+    ntok = info.units
     text = info.text.rstrip()
     return (TITLE_MIN_TOKENS <= ntok <= TITLE_MAX_TOKENS and not info.bullet
             and not text.endswith((".", ",", ":", ";")) and not info.date_line
@@ -205,12 +204,18 @@ def _find_title(infos: list[LineInfo], reasons: list[str | None], first_body: in
     return None
 
 
-def _classify(lines: list[str], model: dict | None):
+def classify_lines(lines: list[str], model: dict | None) -> tuple[list[LineInfo], list[float]]:
+    """Per-line facts and P(content): stage 1 on the line's own features, stage 2 (when the
+    model has one) adds the stage-1 verdicts on the line's neighbours."""
     infos, _ = analyse_lines(lines)
     rows = line_features(infos)
-    use_model = model is not None and len(lines) <= MAX_LINES_FOR_MODEL
-    probabilities = [model_probability(model, row) if use_model else rule_probability(info, row)
-                     for info, row in zip(infos, rows)]
+    if model is None or len(lines) > MAX_LINES_FOR_MODEL:
+        return infos, [rule_probability(info, row) for info, row in zip(infos, rows)]
+    probabilities = [model_probability(model["stage1"], row) for row in rows]
+    if model.get("stage2"):
+        context = context_features(infos, probabilities)
+        probabilities = [model_probability(model["stage2"], row + extra)
+                         for row, extra in zip(rows, context)]
     return infos, probabilities
 
 
@@ -222,7 +227,7 @@ def clean_text(text: str, *, model: dict | None = None) -> CleanResult:
     lines = split_lines(text if isinstance(text, str) else "")
     if not lines:
         return CleanResult(title=None, author=None, published=None, paragraphs=(), removed=())
-    infos, probabilities = _classify(lines, model if model is not None else load_model())
+    infos, probabilities = classify_lines(lines, model if model is not None else load_model())
     n = len(lines)
     reasons: list[str | None] = [_rule_reason(info) for info in infos]
     keep = [reasons[i] is None and probabilities[i] >= KEEP_THRESHOLD for i in range(n)]
