@@ -101,6 +101,17 @@ BYLINE_RE = re.compile(
     r"autor(?:a)?:?|author:?|yazar:?)\s+(?P<name>[^\W\d_][\w.'’\-]*(?:[\s,]+(?:and|y|et|und|e|&)?"
     r"\s*[^\W\d_][\w.'’\-]*){0,7})\s*$",
     re.I)
+RELATIVE_TIME_RE = re.compile(
+    r"\b\d+\s*(?:seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|h|d|m)\s+ago\b|"
+    r"\bhace\s+\d+\s+\w+|\bil y a\s+\d+|\bvor\s+\d+\s+(?:minuten|stunden|tagen)|"
+    r"\b\d+\s+(?:dakika|saat|gün)\s+önce|\b\d+\s+(?:минут\w*|час\w*|дн\w*)\s+назад", re.I)
+# The heading that opens a reader-comment section; what follows it is not the article.
+COMMENT_HEADING_RE = re.compile(
+    r"^(?:\d+\s+)?(?:comments?|reader comments|responses?|replies|reactions|discussion|"
+    r"join the (?:discussion|conversation)|leave a (?:comment|reply)|post a comment|"
+    r"add a comment|what do you think\??|conversation|kommentare?|comentarios?|comentários|"
+    r"commentaires?|commenti|yorumlar|reacties|komentarze|комментари\w*)"
+    r"(?:\s*\(\d+\))?(?:\s+\d+)?\s*:?$", re.I)
 IMAGE_LABEL_RE = re.compile(r"^(?:avatar of|photo of|image of|picture of|foto de|photo de|"
                             r"bild von|avatar de|avatar di|profile picture)\b", re.I)
 
@@ -154,6 +165,8 @@ def is_date_line(text: str) -> bool:
     tokens = words(text)
     if not tokens or len(tokens) > 12:
         return False
+    if RELATIVE_TIME_RE.search(text) and len(tokens) <= 8:
+        return True
     has_date = parse_date(text) is not None or bool(DATE_WORD_RE.search(text)) and any(
         t.isdigit() for t in tokens)
     if not has_date:
@@ -293,6 +306,7 @@ FEATURE_NAMES = (
     "copyright", "upper_share", "token_share_of_page", "mass_before", "url_or_email",
     "nonalnum_share", "log_tokens_vs_max", "question", "starts_lower", "image_label",
     "page_core_lines", "page_log_lines", "run_log_tokens",
+    "after_comment_heading", "window_date_lines", "log_bullet_run",
 )
 WINDOW = 3
 
@@ -336,6 +350,23 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
             for j in range(start, end + 1):
                 run_tokens[j] = run
         start = end + 1
+    # Lines after a comment-section heading that itself follows the first prose line.
+    after_comments = [0.0] * n
+    seen_heading = False
+    for i, info in enumerate(infos):
+        after_comments[i] = float(seen_heading)
+        if i > first_core and info.units <= 6 and COMMENT_HEADING_RE.match(info.text.strip()):
+            seen_heading = True
+    # Length of the run of consecutive bullet lines: menus and link lists come in long runs.
+    bullet_run = [0] * n
+    i = 0
+    while i < n:
+        j = i
+        while j < n and infos[j].bullet:
+            j += 1
+        for k in range(i, j):
+            bullet_run[k] = j - i
+        i = j + 1 if j == i else j
     mass_before = 0
     page_core = _log(len(core_positions))
     page_lines = _log(n)
@@ -389,6 +420,9 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
             page_core,
             page_lines,
             _log(run_tokens[i]),
+            after_comments[i],
+            sum(infos[j].date_line for j in neighbours) / len(neighbours),
+            _log(bullet_run[i]),
         ]
         mass_before += token_counts[i]
         rows.append(row)
