@@ -82,7 +82,7 @@ _D = r"(?P<d>\d{1,2})(?:st|nd|rd|th|er|º)?"
 _Y = r"(?P<y>(?:19|20)\d{2})"
 _M = rf"(?P<m>{MONTHS})\.?"
 DATE_PATTERNS = (
-    re.compile(rf"\b{_Y}[-/.](?P<mn>\d{{1,2}})[-/.](?P<d>\d{{1,2}})\b"),
+    re.compile(rf"\b{_Y}[-/.](?P<mn>\d{{1,2}})[-/.](?P<d>\d{{1,2}})(?!\d)"),
     re.compile(rf"\b{_M}\s+{_D},?\s+{_Y}\b", re.I),
     re.compile(rf"\b{_D}\.?\s+(?:de\s+)?{_M}\s+(?:de\s+)?{_Y}\b", re.I),
     re.compile(rf"\b(?P<d>\d{{1,2}})[./](?P<mn>\d{{1,2}})[./]{_Y}\b"),
@@ -256,9 +256,11 @@ CORE_MIN_TOKENS = 15
 FOREIGN_MIN_STOPWORDS = 3
 
 
-def analyse_lines(lines: list[str]) -> tuple[list[LineInfo], int]:
-    """Per-line facts and the page's majority language id (-1 when no stop words found)."""
-    index, _ = stopword_index()
+def analyse_lines(lines: list[str], with_language: bool = True) -> tuple[list[LineInfo], int]:
+    """Per-line facts and the page's majority language id (-1 when no stop words found).
+
+    with_language=False skips the stop-word statistics (half the cost) for rule-only callers."""
+    index, _ = stopword_index() if with_language else ({}, [])
     infos = []
     page_votes: Counter = Counter()
     for text in lines:
@@ -269,7 +271,7 @@ def analyse_lines(lines: list[str]) -> tuple[list[LineInfo], int]:
                         units=word_units(text, tokens),
                         terminal=stripped.endswith(TERMINAL_PUNCTUATION),
                         bullet=bool(BULLET_RE.match(text)))
-        votes = language_votes(lower)
+        votes = language_votes(lower) if with_language else Counter()
         if votes:
             info.best_language = max(sorted(votes), key=lambda k: votes[k])
         page_votes.update({k: v * 1.0 for k, v in votes.items()})

@@ -70,8 +70,8 @@ CHROME_PHRASE_RE = re.compile(
     r"recommended(?: for you| stories| articles)?|more (?:stories|news|articles) from|"
     r"keep reading|continue reading|read more|read also|see also|also read|"
     r"share (?:this|on|via)|share|tweet|pin it|print(?: this)?|e-?mail(?: this)?|copy link|"
-    r"subscribe(?: now| to .*)?|sign up(?: for .*)?|sign in|log in|newsletter|"
-    r"follow us(?: on .*)?|advertisement|sponsored(?: content)?|"
+    r"subscribe(?: now| to (?:our|the) newsletter)?|sign up(?: now| for (?:our|the) newsletter)?|"
+    r"sign in|log in|newsletter|follow us(?: on \w+)?|advertisement|sponsored(?: content)?|"
     r"deja un comentario|dejar un comentario|comentarios|lee también|leer más|"
     r"noticias relacionadas|art[íi]culos relacionados|compartir|suscríbete|volver arriba|"
     r"laisser un commentaire|lire aussi|à lire aussi|articles similaires|partager|"
@@ -165,7 +165,7 @@ def _rule_reason(info: LineInfo) -> str | None:
         return "chrome_phrase"
     if ntok <= CHROME_PHRASE_MAX_TOKENS and CHROME_PHRASE_RE.match(text):
         return "chrome_phrase"
-    if info.cookie and (CONSENT_RE.search(text) or info.foreign or ntok >= 8):
+    if info.cookie and (CONSENT_RE.search(text) or info.foreign):
         return "cookie_notice"
     if AUTHOR_BIO_RE.match(text):
         return "author_bio"
@@ -280,6 +280,20 @@ def clean_text(text: str, *, model: dict | None = None) -> CleanResult:
                        paragraphs=tuple(paragraphs), removed=tuple(removed))
 
 
+# Share of the longer headline the shorter must cover ("Title" vs "Title | Site Name").
+HEADLINE_MIN_COVERAGE = 0.6
+
+
+def _same_headline(line_tokens: list[str], title_tokens: list[str] | None) -> bool:
+    if not line_tokens or not title_tokens:
+        return False
+    if line_tokens == title_tokens:
+        return True
+    shorter, longer = sorted((line_tokens, title_tokens), key=len)
+    joined_short, joined_long = " ".join(shorter), " " + " ".join(longer) + " "
+    return f" {joined_short} " in joined_long and len(shorter) >= HEADLINE_MIN_COVERAGE * len(longer)
+
+
 def post_clean_lines(lines: list[str], title: str | None = None
                      ) -> tuple[list[str], list[RemovedLine]]:
     """Rule-only pass for lines an HTML extractor already chose (no model: its features
@@ -288,7 +302,7 @@ def post_clean_lines(lines: list[str], title: str | None = None
     lines = [line.strip() for line in lines if line and line.strip()]
     if not lines:
         return [], []
-    infos, _ = analyse_lines(lines)
+    infos, _ = analyse_lines(lines, with_language=False)
     title_tokens = words(title.lower()) if title else None
     kept: list[str] = []
     removed: list[RemovedLine] = []
@@ -296,7 +310,7 @@ def post_clean_lines(lines: list[str], title: str | None = None
         reason = _rule_reason(info)
         if reason in ("date", "byline") and 2 < i < len(lines) - 2:
             reason = None  # mid-body, a short date-like line may be a real list item
-        if reason is None and i == 0 and title_tokens and info.lower == title_tokens:
+        if reason is None and i <= 1 and not kept and _same_headline(info.lower, title_tokens):
             reason = "title"
         if reason:
             removed.append(RemovedLine(line, reason))
