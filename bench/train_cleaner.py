@@ -35,6 +35,9 @@ HGB_PARAMS = dict(max_iter=300, learning_rate=0.08, max_leaf_nodes=31, min_sampl
 # Stage 2 learns from stage-1 verdicts on neighbours; those must be out-of-fold on the training
 # pages, or stage 2 would learn to trust over-confident in-sample verdicts.
 STAGE1_INNER_FOLDS = 4
+# Truth bodies added as all-content pages (idempotence); at full weight they cost ~0.003 F1 on
+# raw pages by making the model lenient, so they count for less.
+CLEAN_BODY_WEIGHT = 0.25
 
 
 def line_labels(lines: list[str], truth: str) -> list[int]:
@@ -69,6 +72,17 @@ def page_rows(html: str, truth: str):
     return infos, features, labels, weights
 
 
+def clean_body_rows(body: str):
+    """(line infos, features, labels, weights) for a truth body: every line is content."""
+    from transforms.cleanfeatures import analyse_lines, line_features
+    from transforms.textclean import split_lines
+
+    lines = split_lines(body)
+    infos, _ = analyse_lines(lines)
+    return (infos, line_features(infos), [1] * len(lines),
+            [CLEAN_BODY_WEIGHT * (min(info.units, WEIGHT_TOKEN_CAP) + 1) for info in infos])
+
+
 def export_trees(model) -> dict:
     """A fitted HistGradientBoostingClassifier as plain lists (leaf values include shrinkage)."""
     import numpy as np
@@ -78,7 +92,7 @@ def export_trees(model) -> dict:
         nodes = predictor.nodes
         trees.append({
             "feature": [int(f) for f in nodes["feature_idx"]],
-            "threshold": [float(t) for t in nodes["num_threshold"]],
+            "threshold": [float(f"{t:.7g}") for t in nodes["num_threshold"]],
             "left": [-1 if leaf else int(left) for left, leaf in zip(nodes["left"], nodes["is_leaf"])],
             "right": [int(r) for r in nodes["right"]],
             "value": [round(float(v), 7) for v in nodes["value"]],
@@ -86,13 +100,13 @@ def export_trees(model) -> dict:
     return {"init": float(np.ravel(model._baseline_prediction)[0]), "trees": trees}
 
 
-def _fit(X, y, w) -> dict:
+def _fit(X, y, w):
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(**HGB_PARAMS)
     model.fit(np.asarray(X, dtype=np.float64), np.asarray(y), sample_weight=np.asarray(w, float))
-    return export_trees(model)
+    return model
 
 
 def train_model(pages) -> dict:
@@ -100,30 +114,36 @@ def train_model(pages) -> dict:
     import hashlib
 
     from transforms.cleanfeatures import CONTEXT_FEATURE_NAMES, FEATURE_NAMES, context_features
-    from transforms.textclean import model_probability
-
     per_page = [page_rows(html, record.get("articleBody", "")) for _, html, record in pages]
-    folds = [int(hashlib.sha256(key.encode()).hexdigest(), 16) % STAGE1_INNER_FOLDS
-             for key, _, _ in pages]
+    # Each truth body is also a page whose every line is content: a cleaned body must survive
+    # cleaning again (idempotence), and this teaches what an already-clean page looks like.
+    per_page += [clean_body_rows(record.get("articleBody", "")) for _, _, record in pages]
+    keys = [key for key, _, _ in pages] + [key + "#clean" for key, _, _ in pages]
+    folds = [int(hashlib.sha256(key.split("#")[0].encode()).hexdigest(), 16) % STAGE1_INNER_FOLDS
+             for key in keys]
 
     def stack(indices, part):
         return [value for i in indices for value in per_page[i][part]]
 
-    everything = range(len(pages))
-    stage1 = _fit(stack(everything, 1), stack(everything, 2), stack(everything, 3))
+    import numpy as np
+
+    everything = range(len(per_page))
+    stage1 = export_trees(_fit(stack(everything, 1), stack(everything, 2), stack(everything, 3)))
     # Out-of-fold stage-1 probabilities for the stage-2 training rows.
-    oof: list[list[float] | None] = [None] * len(pages)
+    oof: list[list[float] | None] = [None] * len(per_page)
     for fold in range(STAGE1_INNER_FOLDS):
         train_idx = [i for i in everything if folds[i] != fold]
         inner = _fit(stack(train_idx, 1), stack(train_idx, 2), stack(train_idx, 3))
         for i in everything:
-            if folds[i] == fold:
-                oof[i] = [model_probability(inner, row) for row in per_page[i][1]]
+            if folds[i] == fold and per_page[i][1]:
+                oof[i] = inner.predict_proba(np.asarray(per_page[i][1], float))[:, 1].tolist()
+            elif folds[i] == fold:
+                oof[i] = []
     X2 = []
     for i in everything:
         infos, features = per_page[i][0], per_page[i][1]
         X2.extend(row + extra for row, extra in zip(features, context_features(infos, oof[i])))
-    stage2 = _fit(X2, stack(everything, 2), stack(everything, 3))
+    stage2 = export_trees(_fit(X2, stack(everything, 2), stack(everything, 3)))
     return {"format": "two_stage_gbt/1", "feature_names": list(FEATURE_NAMES),
             "context_feature_names": list(CONTEXT_FEATURE_NAMES),
             "stage1": stage1, "stage2": stage2}

@@ -216,15 +216,15 @@ def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
 
 
 def language_votes(tokens: list[str]) -> Counter:
-    """Stop-word hits per language; a word shared by many lists counts less for each."""
+    """Stop-word hits per language (a word counts for every list that holds it: splitting it
+    would favour languages with unusual stop words over ones whose lists overlap, e.g. English
+    and Simple English)."""
     index, _ = stopword_index()
     votes: Counter = Counter()
     for token in tokens:
-        langs = index.get(token)
-        if langs:
-            share = 1.0 / len(langs)
-            for lang in langs:
-                votes[lang] += share
+        if len(token) > 1:  # "U.S." -> "u", "s": stop words in several Slavic lists
+            for lang in index.get(token, ()):
+                votes[lang] += 1
     return votes
 
 
@@ -254,6 +254,10 @@ class LineInfo:
 CORE_MIN_TOKENS = 15
 # Foreign-language lines must carry this many stop words, so names/short lines never qualify.
 FOREIGN_MIN_STOPWORDS = 3
+# ...and make up this share of the line (a long English line has a few Dutch stop words too).
+FOREIGN_MIN_STOP_SHARE = 0.2
+# ...or be sentence-long with not one stop word of the page's language.
+FOREIGN_MIN_UNITS_NO_PAGE_WORDS = 6
 
 
 def analyse_lines(lines: list[str], with_language: bool = True) -> tuple[list[LineInfo], int]:
@@ -272,9 +276,8 @@ def analyse_lines(lines: list[str], with_language: bool = True) -> tuple[list[Li
                         terminal=stripped.endswith(TERMINAL_PUNCTUATION),
                         bullet=bool(BULLET_RE.match(text)))
         votes = language_votes(lower) if with_language else Counter()
-        if votes:
-            info.best_language = max(sorted(votes), key=lambda k: votes[k])
-        page_votes.update({k: v * 1.0 for k, v in votes.items()})
+        info.extra["votes"] = votes
+        page_votes.update(votes)
         info.chrome_hits = len(CHROME_WORDS_RE.findall(text))
         info.cookie = bool(COOKIE_RE.search(text))
         info.date_line = is_date_line(text)
@@ -282,14 +285,25 @@ def analyse_lines(lines: list[str], with_language: bool = True) -> tuple[list[Li
         infos.append(info)
     page_language = max(sorted(page_votes), key=lambda k: page_votes[k]) if page_votes else -1
     for info in infos:
+        votes = info.extra.pop("votes")
+        if votes:
+            top = max(votes.values())
+            # Ties go to the page's language: a line is foreign only on positive evidence.
+            info.best_language = page_language if votes.get(page_language) == top else min(
+                lang for lang, count in votes.items() if count == top)
         n = len(info.lower) or 1
-        hits_page = sum(1 for t in info.lower if page_language in index.get(t, ()))
+        hits_page = sum(1 for t in info.lower if len(t) > 1 and page_language in index.get(t, ()))
         info.stop_share_page = hits_page / n
         if info.best_language >= 0:
-            hits_best = sum(1 for t in info.lower if info.best_language in index.get(t, ()))
+            hits_best = sum(1 for t in info.lower
+                            if len(t) > 1 and info.best_language in index.get(t, ()))
             info.stop_share_best = hits_best / n
-            info.foreign = (info.best_language != page_language and hits_best >= FOREIGN_MIN_STOPWORDS
-                            and hits_best > 2 * hits_page)
+            other = info.best_language != page_language
+            info.foreign = other and (
+                (hits_best >= FOREIGN_MIN_STOPWORDS and hits_best > 2 * hits_page
+                 and hits_best >= FOREIGN_MIN_STOP_SHARE * n)
+                # a sentence-length line with no stop word of the page language at all
+                or (hits_best >= 2 and hits_page == 0 and info.units >= FOREIGN_MIN_UNITS_NO_PAGE_WORDS))
         info.core = info.terminal and not info.foreign and info.units >= CORE_MIN_TOKENS
     return infos, page_language
 

@@ -16,18 +16,24 @@ Reason codes recorded in `CleanResult.removed`:
 - `date`            a line that is only a date/time ("Monday, October 7", "Dec 27, 2023, 5 PM");
                     the first full date in the page header goes to `CleanResult.published`.
 - `image_label`     avatar/photo alt text ("Avatar of Jane Doe").
-- `cookie_notice`   cookie/consent banner text, and the banner's adjacent lines in its language.
+- `cookie_notice`   a line naming cookies next to consent words or in another language than
+                    the page, any model-rejected line naming cookies, and the banner's adjacent
+                    rejected lines in its language.
 - `chrome_phrase`   a short line made of site-furniture phrases ("Leave a Comment",
                     "Scroll to Top", "Related Articles", the comment form's e-mail notice).
 - `editor_slug`     a desk/editor code: a line like "csr/mcd", or "(JO)" stripped from the end
                     of an article line (the line stays, minus the slug).
 - `author_bio`      "Jane is a journalist who ..." blurb after the article.
 - `foreign_language` a line whose stop words say it is in another language than the page.
-- `link_list`       a bullet/list entry the model rejected (menus, "read more" lists).
-- `chrome_short`    a short line (<= CHROME_SHORT_MAX_TOKENS tokens) the model rejected.
+- `link_list`       a bullet/list entry the model rejected (menus, "read more" lists), or any
+                    bullet run right under a `chrome_phrase` line ("Keep reading:").
+- `chrome_short`    a short line (<= CHROME_SHORT_MAX_TOKENS words) the model rejected, or a
+                    line of one or two characters (icon labels such as "X", "f").
 - `model`           any other line the model rejected.
 
 Lines are kept verbatim (stripped of surrounding white space); an editor slug is the only edit.
+A short line between two confident prose lines is kept as a sub-heading whatever the model says.
+Pages of more than MAX_LINES_FOR_MODEL lines are scored by a simple rule instead of the model.
 """
 from __future__ import annotations
 
@@ -50,6 +56,11 @@ KEEP_THRESHOLD = 0.5
 MAX_LINES_FOR_MODEL = 20_000
 # A line this short that the model drops is reported as chrome_short.
 CHROME_SHORT_MAX_TOKENS = 4
+# One or two characters alone on a line are an icon label ("X", "f", "in"), never prose.
+CHROME_TINY_MAX_CHARS = 2
+# A short line between two confident prose lines is a sub-heading, whatever the model says.
+SUBHEADING_MAX_UNITS = 10
+SUBHEADING_NEIGHBOUR_MIN_PROBABILITY = 0.8
 # Site-furniture phrases are only chrome when the line is short; in a paragraph they are prose.
 CHROME_PHRASE_MAX_TOKENS = 14
 # Headline: searched among the lines just before the article body.
@@ -155,6 +166,8 @@ def _rule_reason(info: LineInfo) -> str | None:
     ntok = info.units
     if info.byline:
         return "byline"
+    if len(text) <= CHROME_TINY_MAX_CHARS:
+        return "chrome_short"
     if info.date_line:
         return "date"
     if IMAGE_LABEL_RE.match(text) and ntok <= 8:
@@ -173,6 +186,8 @@ def _rule_reason(info: LineInfo) -> str | None:
 
 
 def _model_reason(info: LineInfo) -> str:
+    if info.cookie:
+        return "cookie_notice"
     if info.foreign:
         return "foreign_language"
     if info.bullet:
@@ -180,6 +195,16 @@ def _model_reason(info: LineInfo) -> str:
     if info.units <= CHROME_SHORT_MAX_TOKENS:
         return "chrome_short"
     return "model"
+
+
+def _is_subheading(infos: list[LineInfo], probabilities: list[float], keep: list[bool],
+                   i: int) -> bool:
+    info = infos[i]
+    before, after = i - 1, i + 1
+    return (0 < info.units <= SUBHEADING_MAX_UNITS and not info.bullet and not info.terminal
+            and not info.text.rstrip().endswith(":") and CHROME_WORDS_RE.search(info.text) is None
+            and keep[before] and keep[after] and infos[before].core and infos[after].core
+            and min(probabilities[before], probabilities[after]) >= SUBHEADING_NEIGHBOUR_MIN_PROBABILITY)
 
 
 def _is_title_shaped(info: LineInfo) -> bool:
@@ -230,7 +255,17 @@ def clean_text(text: str, *, model: dict | None = None) -> CleanResult:
     infos, probabilities = classify_lines(lines, model if model is not None else load_model())
     n = len(lines)
     reasons: list[str | None] = [_rule_reason(info) for info in infos]
+    # The bullet list under a "Keep reading:" / "Related Articles" heading is links, not text.
+    for i in range(n - 1):
+        if reasons[i] == "chrome_phrase":
+            j = i + 1
+            while j < n and infos[j].bullet and reasons[j] is None:
+                reasons[j] = "link_list"
+                j += 1
     keep = [reasons[i] is None and probabilities[i] >= KEEP_THRESHOLD for i in range(n)]
+    for i in range(1, n - 1):
+        if not keep[i] and reasons[i] is None and _is_subheading(infos, probabilities, keep, i):
+            keep[i] = True
     for i in range(n):
         if reasons[i] is None and not keep[i]:
             reasons[i] = _model_reason(infos[i])
