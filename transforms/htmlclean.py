@@ -1,22 +1,79 @@
-"""HTML cleaner: trafilatura extraction (placeholder until post-cleaning lands)."""
+"""HTML-mode cleaner: trafilatura's main-content extraction, then our line classifier on top.
+
+trafilatura finds the article subtree from the DOM; what it keeps can still carry chrome that
+sits inside the article container (share prompts, "Related" headings, newsletter boxes,
+cookie notices). Those lines are passed through the same rules the text mode uses
+(`transforms.textclean.post_clean_lines`), and what they drop is recorded with its reason.
+
+Options and why:
+- deduplicate=False: trafilatura's dedup keeps a process-global cache, which makes output
+  depend on which pages a worker saw before (non-deterministic under Beam).
+- fast=True: as good as the defaults on aeb-dev and ~1.5x faster (skips the fallbacks).
+- favor_recall=True: on aeb-dev it was +0.002 F1 over plain fast=True, while
+  favor_precision=True cost 0.006 (it drops real paragraphs; precision is better won back
+  by the post-cleaning below).
+- include_comments=False: reader comments are not the article (+0.006 F1 on aeb-dev).
+"""
 from __future__ import annotations
 
 import datetime
+import re
 
 import trafilatura
 
-from transforms.records import CleanResult
+from transforms.records import CleanResult, RemovedLine
+
+EMPTY_RESULT = CleanResult(title=None, author=None, published=None, paragraphs=(), removed=())
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+def _parse_iso_date(value: str | None) -> datetime.date | None:
+    if not value:
+        return None
+    match = _DATE_RE.match(value)
+    if not match:
+        return None
+    try:
+        return datetime.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+
+
+def _extract(html: str, url: str | None):
+    return trafilatura.bare_extraction(
+        html,
+        url=url,
+        fast=True,
+        favor_recall=True,
+        include_comments=False,
+        include_tables=True,
+        deduplicate=False,
+        with_metadata=True,
+        # original_date: the publication date, not the last modification.
+        date_extraction_params={"extensive_search": True, "original_date": True},
+    )
 
 
 def clean_html(html: str, url: str | None = None) -> CleanResult:
-    doc = trafilatura.bare_extraction(html, url=url, deduplicate=False, with_metadata=True, fast=True)
-    if doc is None or not doc.text:
-        return CleanResult(None, None, None, (), ())
-    published = None
-    if doc.date:
-        try:
-            published = datetime.date.fromisoformat(doc.date[:10])
-        except ValueError:
-            published = None
-    paragraphs = tuple(p.strip() for p in doc.text.split("\n") if p.strip())
-    return CleanResult(doc.title or None, doc.author or None, published, paragraphs, ())
+    """Clean an HTML page to its article; never raises (garbage in -> empty CleanResult)."""
+    from transforms.textclean import post_clean_lines  # local: textclean is the heavier module
+
+    if not isinstance(html, str) or not html.strip():
+        return EMPTY_RESULT
+    try:
+        document = _extract(html, url)
+    except Exception:  # trafilatura/lxml raise on some malformed input; the contract is no raise
+        return EMPTY_RESULT
+    if document is None:
+        return EMPTY_RESULT
+    body = getattr(document, "text", None) or ""
+    title = (getattr(document, "title", None) or "").strip() or None
+    author = (getattr(document, "author", None) or "").strip() or None
+    published = _parse_iso_date(getattr(document, "date", None))
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    try:
+        kept, removed = post_clean_lines(lines, title=title)
+    except Exception:  # the post-cleaner is a bonus; never lose the extraction because of it
+        kept, removed = lines, []
+    return CleanResult(title=title, author=author, published=published,
+                       paragraphs=tuple(kept), removed=tuple(removed))

@@ -1,0 +1,65 @@
+"""HTML-mode cleaner: extraction, metadata, post-cleaning, robustness."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from transforms.htmlclean import clean_html
+from transforms.render import render_visible_text
+from transforms.textclean import post_clean_lines
+
+PARAGRAPH = ("The committee met on Tuesday to discuss the budget for the coming year, and members "
+             "agreed that spending on schools and roads should rise by a modest amount. ")
+PAGE = f"""<html><head><title>Budget talks end in agreement</title>
+<meta name="author" content="Jane Roe">
+<meta property="article:published_time" content="2023-12-27T10:00:00Z"></head>
+<body><nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li></ul></nav>
+<article><h1>Budget talks end in agreement</h1>
+<p>{PARAGRAPH * 2}</p><p>{PARAGRAPH}Officials said more talks would follow.</p>
+<p>Related Articles</p>
+<p>{PARAGRAPH}The vote is expected next week. (JO)</p></article>
+<footer>Copyright 2023 Example News. All rights reserved.</footer></body></html>"""
+
+
+def test_extracts_article_and_metadata():
+    result = clean_html(PAGE, url="https://example.org/news/budget")
+    assert "schools and roads" in result.text
+    assert "Home" not in result.paragraphs
+    assert result.title == "Budget talks end in agreement"
+    assert result.published == datetime.date(2023, 12, 27)
+    assert result.author == "Jane Roe"
+
+
+def test_post_cleaning_removes_chrome_and_slug():
+    result = clean_html(PAGE)
+    assert "Related Articles" not in result.paragraphs
+    assert any(r.text == "(JO)" and r.reason == "editor_slug" for r in result.removed)
+    assert result.paragraphs[-1].endswith("next week.")
+
+
+@pytest.mark.parametrize("garbage", ["", "   ", "\x00\x01\x02", "<html", "<?xml version='1.0'?>",
+                                     "<" * 10_000, "<p>" * 5000, "\ud800", None, b"<p>bytes</p>"])
+def test_never_raises_on_garbage(garbage):
+    result = clean_html(garbage)  # type: ignore[arg-type]
+    assert isinstance(result.paragraphs, tuple)
+
+
+def test_deterministic():
+    assert clean_html(PAGE) == clean_html(PAGE)
+
+
+def test_post_clean_drops_repeated_title_only_at_start():
+    kept, removed = post_clean_lines(["Budget talks", "Body text here. Budget talks", "Budget talks"],
+                                     title="Budget talks")
+    assert kept == ["Body text here. Budget talks", "Budget talks"]
+    assert removed[0].reason == "title"
+
+
+def test_render_keeps_chrome_one_block_per_line():
+    text = render_visible_text(PAGE)
+    lines = text.split("\n\n")
+    assert "* Home" in lines and "* News" in lines  # list items keep a bullet, like a copy
+    assert any("schools and roads" in line for line in lines)
+    assert "\n\n\n" not in text
+    assert render_visible_text("") == "" and render_visible_text("<<<") in ("", "<<<")

@@ -1,0 +1,171 @@
+"""Behaviour of the plain-text cleaner: seed must-drops/must-keeps, metadata, invariants."""
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from transforms.cleanfeatures import (
+    FEATURE_NAMES, analyse_lines, byline_name, is_date_line, line_features, parse_date,
+    word_units)
+from transforms.textclean import clean_text, split_lines
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+
+def seed(prefix: str) -> str:
+    (path,) = SEEDS.glob(f"{prefix}_*.txt")
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def cleaned():
+    return {prefix: clean_text(seed(prefix)) for prefix in ("000", "001", "002", "003", "004")}
+
+
+def removed_reasons(result) -> dict[str, str]:
+    return {r.text: r.reason for r in result.removed}
+
+
+@pytest.mark.parametrize("prefix, line, reason", [
+    ("000", "Politics", "chrome_short"),
+    ("000", "csr/mcd", "editor_slug"),
+    ("000", "Related Articles", "chrome_phrase"),
+    ("000", "Back to top button", "chrome_phrase"),
+    ("001", "X", "chrome_short"),
+    ("002", "Leave a Comment", "chrome_phrase"),
+    ("002", "Your email address will not be published. Required fields are marked *", "chrome_phrase"),
+    ("002", "Scroll to Top", "chrome_phrase"),
+    ("003", "Monday, October 7", "date"),
+    ("003", "Avatar of Andrea Espinoza", "image_label"),
+    ("003", "Keep reading:", "chrome_phrase"),
+    ("003", "By Andrea Espinoza", "byline"),
+    ("004", "(JO)", "editor_slug"),
+])
+def test_seed_must_drop_with_reason(cleaned, prefix, line, reason):
+    result = cleaned[prefix]
+    assert removed_reasons(result).get(line) == reason
+    assert all(line != p for p in result.paragraphs)
+
+
+def test_turkish_cookie_banner_dropped_as_cookie_notice(cleaned):
+    result = cleaned["001"]
+    cookie_lines = [line for line in split_lines(seed("001")) if "erez" in line or "sitemizin" in line]
+    assert len(cookie_lines) == 4
+    reasons = removed_reasons(result)
+    assert all(reasons.get(line) == "cookie_notice" for line in cookie_lines)
+
+
+def test_keep_reading_link_dropped(cleaned):
+    reasons = removed_reasons(cleaned["003"])
+    bullet = next(line for line in split_lines(seed("003")) if line.startswith("•"))
+    assert reasons.get(bullet) in {"link_list", "chrome_phrase"}
+
+
+def test_author_bio_dropped_and_slug_stripped(cleaned):
+    result = cleaned["004"]
+    assert any(r.reason == "author_bio" and r.text.startswith("Mabel is") for r in result.removed)
+    assert not any(p.startswith("Mabel is") for p in result.paragraphs)
+    assert any(p.endswith("go to the north of the country.") for p in result.paragraphs)
+    assert not any("(JO)" in p for p in result.paragraphs)
+
+
+def test_subheadings_kept(cleaned):
+    assert "Exodus from poverty" in cleaned["004"].paragraphs
+    assert "Immigration record" in cleaned["004"].paragraphs
+
+
+@pytest.mark.parametrize("prefix", ["000", "001", "002", "003", "004"])
+def test_article_paragraphs_kept(cleaned, prefix):
+    """Every line that reads as article prose (long, ends a sentence) stays in the body."""
+    result = cleaned[prefix]
+    body = set(result.paragraphs)
+    for line in split_lines(seed(prefix)):
+        prose = len(line.split()) >= 12 and line.rstrip().endswith((".", '"', "”", ")"))
+        chrome = line.startswith(("Mabel is", "Your email", "Sitelerimizde", "Bu çerez",
+                                  "İnternet sitemizin"))
+        if prose and not chrome:
+            assert line in body or line.removesuffix(" (JO)") in body, line
+
+
+def test_title_author_date(cleaned):
+    assert cleaned["000"].title == "Lopez Obrador and Blinken meet in Mexico to discuss migration"
+    result = cleaned["003"]
+    assert result.title == "La Opinion Today: Biden and AMLO will negotiate new immigration measures"
+    assert result.author == "Andrea Espinoza"
+    assert result.published == datetime.date(2023, 12, 27)
+    for r in cleaned.values():
+        assert r.title not in r.paragraphs
+
+
+def test_idempotent_on_seeds(cleaned):
+    for result in cleaned.values():
+        again = clean_text(result.text)
+        assert again.paragraphs == result.paragraphs
+
+
+def test_body_lines_come_from_input(cleaned):
+    for prefix, result in cleaned.items():
+        source = seed(prefix)
+        assert all(p in source for p in result.paragraphs)
+
+
+@pytest.mark.parametrize("text", ["", "\x00", "\n\n\n", "   ", "a", "\ufeff\u200b", "<<>>" * 50,
+                                  "日本語のテキストです。" * 30, "x\n" * 5])
+def test_odd_input_never_raises(text):
+    result = clean_text(text)
+    assert isinstance(result.paragraphs, tuple)
+
+
+def test_very_many_lines_is_fast_and_safe():
+    import time
+
+    text = "\n".join(f"menu entry {i}" for i in range(200_000))
+    start = time.perf_counter()
+    result = clean_text(text)
+    assert time.perf_counter() - start < 30
+    assert len(result.paragraphs) + len(result.removed) == 200_000
+
+
+def test_foreign_language_line_flagged():
+    """Another language's stop words mark a line foreign (a model feature, and the reason
+    reported when the model drops it); the page's own language and names do not."""
+    article = [
+        "The council said on Monday that the new bridge would be finished before the end of the "
+        f"year, and that traffic in the centre of the town would be lighter as a result {i}."
+        for i in range(6)]
+    foreign = ("Wir verwenden auf dieser Seite und mit unseren Partnern die Daten, die wir von "
+               "Ihnen haben, und das ist nicht immer so, wie es sein sollte.")
+    infos, _ = analyse_lines(article + [foreign, "Mexico, U.S. hold emergency meeting on migration"])
+    assert [info.foreign for info in infos] == [False] * 6 + [True, False]
+
+
+# ----------------------------------------------------------------------------- features
+def test_feature_vector_shape_and_values():
+    infos, language = analyse_lines(["Facebook", "The cat sat on the mat and it was very happy about it.",
+                                     "* Share on Facebook"])
+    rows = line_features(infos)
+    assert len(rows) == 3 and all(len(r) == len(FEATURE_NAMES) for r in rows)
+    named = [dict(zip(FEATURE_NAMES, r)) for r in rows]
+    assert named[1]["terminal"] == 1.0 and named[0]["terminal"] == 0.0
+    assert named[2]["bullet"] == 1.0 and named[2]["chrome_hits"] >= 1
+    assert named[1]["stop_share_page"] > named[0]["stop_share_page"]
+    assert language >= 0
+
+
+def test_date_and_byline_shapes():
+    assert parse_date("Dec 27, 2023, 17:39 PM EST") == datetime.date(2023, 12, 27)
+    assert parse_date("27 de diciembre de 2023") == datetime.date(2023, 12, 27)
+    assert parse_date("2023-12-27T10:00") == datetime.date(2023, 12, 27)
+    assert parse_date("no date here") is None
+    assert is_date_line("Monday, October 7")
+    assert is_date_line("2 days ago at 07:47 am")
+    assert not is_date_line("On October 7 the army crossed the river and took the town.")
+    assert byline_name("By Andrea Espinoza") == "Andrea Espinoza"
+    assert byline_name("By the river we sat down and wept.") is None
+
+
+def test_cjk_lengths_count_characters():
+    assert word_units("これは日本語の長い文章です", ["これは日本語の長い文章です"]) >= 5
+    assert word_units("plain words here", ["plain", "words", "here"]) == 3

@@ -1,0 +1,495 @@
+"""Per-line features for the plain-text boilerplate classifier.
+
+Everything here is a pure function of one page's lines: no corpus statistics, so the same
+features are available inside the per-document pipeline step. Language knowledge comes from
+jusText's stop-word lists (100 languages) and a small multilingual lexicon of chrome words;
+neither names a site.
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+WORD_RE = re.compile(r"\w+")
+
+# A line ending like this reads as a sentence, not a menu entry or a heading.
+TERMINAL_PUNCTUATION = tuple('.!?…。！？"”»\'’)')
+BULLET_RE = re.compile(r"^\s*(?:[*•·‣◦▪▸►\-–—]|\d{1,2}[.)])\s+")
+SEPARATOR_RE = re.compile(r"\s[|»›/·•]\s|\s[|»›]$")
+URL_OR_EMAIL_RE = re.compile(r"https?://|www\.|\S+@\S+\.\w+")
+COPYRIGHT_RE = re.compile(r"©|\(c\)\s*\d{4}|copyright|all rights reserved|todos los derechos|"
+                          r"tous droits|alle rechte|tutti i diritti|todos os direitos|"
+                          r"все права|版权|著作権", re.I)
+
+# Multilingual words that name page furniture rather than content. A hit is a feature the
+# model weighs against everything else, not a verdict (an article may say "share").
+CHROME_WORDS_RE = re.compile(
+    r"\b(?:share|shares|tweet|pin it|email|print|subscribe|subscription|newsletter|sign ?in|"
+    r"sign ?up|log ?in|log ?out|register|follow us|read more|keep reading|continue reading|"
+    r"read also|see also|more from|related|recommended|trending|popular|most read|comments?|"
+    r"reply|advertisement|advertising|sponsored|skip to|back to top|scroll to top|menu|search|"
+    r"home|privacy|terms of (?:use|service)|contact us|about us|cookies?|download the app|"
+    r"watch|listen|podcast|photo|image|video|gallery|loading|click here|tags?|categor(?:y|ies)|"
+    # es / pt / it / fr / de / nl / tr / pl / ru
+    r"compartir|suscr[ií]bete|suscribirse|iniciar sesi[oó]n|publicidad|comentarios?|"
+    r"lee tambi[eé]n|leer m[aá]s|noticias relacionadas|relacionad[ao]s|compartilhar|assine|"
+    r"leia tamb[eé]m|publicidade|coment[aá]rios|condividi|iscriviti|pubblicit[aà]|commenti|"
+    r"leggi anche|partager|abonnez|s'abonner|connexion|publicit[eé]|commentaires?|"
+    r"lire aussi|[àa] lire|teilen|abonnieren|anmelden|werbung|kommentare?|datenschutz|"
+    r"impressum|mehr zum thema|lesen sie auch|delen|abonneren|reacties|lees ook|"
+    r"paylaş|abone ol|yorum(?:lar)?|reklam|ilgili haberler|udostępnij|subskrybuj|reklama|"
+    r"komentarze|czytaj też|поделиться|подписаться|реклама|комментари\w*|читайте также)\b",
+    re.I)
+COOKIE_RE = re.compile(r"cookie|çerez|galletas|biscotti|файл\w* cookie|クッキー|쿠키", re.I)
+CONSENT_RE = re.compile(r"consent|accept|agree|privacy|gdpr|izin|kabul|akzeptier|zustimm|"
+                        r"aceptar|acepto|consentimiento|accepter|consentement|accetta|"
+                        r"aceitar|согласи", re.I)
+
+MONTHS = (
+    "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|"
+    "july|august|september|october|november|december|"
+    "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|"
+    "diciembre|janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|"
+    "octobre|novembre|décembre|decembre|januar|februar|märz|juni|juli|oktober|dezember|"
+    "gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|janeiro|"
+    "fevereiro|março|maio|junho|julho|setembro|outubro|dezembro|ocak|şubat|mart|nisan|"
+    "mayıs|haziran|temmuz|ağustos|eylül|ekim|kasım|aralık")
+MONTH_NUMBERS = {
+    **{m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    "sept": 9, "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6,
+    "julio": 7, "agosto": 8, "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11,
+    "diciembre": 12, "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5,
+    "juin": 6, "juillet": 7, "août": 8, "aout": 8, "septembre": 9, "octobre": 10,
+    "novembre": 11, "décembre": 12, "decembre": 12, "januar": 1, "februar": 2, "märz": 3,
+    "juni": 6, "juli": 7, "oktober": 10, "dezember": 12, "gennaio": 1, "febbraio": 2,
+    "aprile": 4, "maggio": 5, "giugno": 6, "luglio": 7, "settembre": 9, "ottobre": 10,
+    "dicembre": 12, "janeiro": 1, "fevereiro": 2, "março": 3, "maio": 5, "junho": 6,
+    "julho": 7, "setembro": 9, "outubro": 10, "dezembro": 12, "ocak": 1, "şubat": 2,
+    "mart": 3, "nisan": 4, "mayıs": 5, "haziran": 6, "temmuz": 7, "ağustos": 8, "eylül": 9,
+    "ekim": 10, "kasım": 11, "aralık": 12,
+}
+WEEKDAYS = (
+    "mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|"
+    "saturday|sunday|lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo|"
+    "lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|montag|dienstag|mittwoch|donnerstag|"
+    "freitag|samstag|sonntag|lunedì|martedì|mercoledì|giovedì|venerdì|sabato|"
+    "segunda-feira|terça-feira|quarta-feira|quinta-feira|sexta-feira")
+_D = r"(?P<d>\d{1,2})(?:st|nd|rd|th|er|º)?"
+_Y = r"(?P<y>(?:19|20)\d{2})"
+_M = rf"(?P<m>{MONTHS})\.?"
+DATE_PATTERNS = (
+    re.compile(rf"\b{_Y}[-/.](?P<mn>\d{{1,2}})[-/.](?P<d>\d{{1,2}})(?!\d)"),
+    re.compile(rf"\b{_M}\s+{_D},?\s+{_Y}\b", re.I),
+    re.compile(rf"\b{_D}\.?\s+(?:de\s+)?{_M}\s+(?:de\s+)?{_Y}\b", re.I),
+    re.compile(rf"\b(?P<d>\d{{1,2}})[./](?P<mn>\d{{1,2}})[./]{_Y}\b"),
+)
+# Date-only lines: a date plus at most this many other tokens (time, zone, weekday, "Updated").
+DATE_LINE_MAX_EXTRA_TOKENS = 6
+DATE_WORD_RE = re.compile(rf"\b(?:{MONTHS}|{WEEKDAYS})\b\.?", re.I)
+TIME_RE = re.compile(r"\b\d{1,2}:\d{2}\b")
+DATE_FILLER_RE = re.compile(
+    r"\b(?:am|pm|a\.m|p\.m|est|edt|pst|pdt|cet|cest|gmt|utc|bst|ist|updated|published|"
+    r"posted|on|at|de|del|le|am|um|el|the|modified|last|actualizado|publicado|mis à jour|"
+    r"publié|aktualisiert|veröffentlicht|h|hs|hrs|ago|hours|minutes|days|read|min)\b",
+    re.I)
+BYLINE_RE = re.compile(
+    r"^(?:by|por|par|von|di|door|av|af|przez|de|escrito por|written by|reporting by|"
+    r"autor(?:a)?:?|author:?|yazar:?)\s+(?P<name>[^\W\d_][\w.'’\-]*(?:[\s,]+(?:and|y|et|und|e|&)?"
+    r"\s*[^\W\d_][\w.'’\-]*){0,7})\s*$",
+    re.I)
+RELATIVE_TIME_RE = re.compile(
+    r"\b\d+\s*(?:seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|h|d|m)\s+ago\b|"
+    r"\bhace\s+\d+\s+\w+|\bil y a\s+\d+|\bvor\s+\d+\s+(?:minuten|stunden|tagen)|"
+    r"\b\d+\s+(?:dakika|saat|gün)\s+önce|\b\d+\s+(?:минут\w*|час\w*|дн\w*)\s+назад", re.I)
+# The heading that opens a reader-comment section; what follows it is not the article.
+COMMENT_HEADING_RE = re.compile(
+    r"^(?:\d+\s+)?(?:comments?|reader comments|responses?|replies|reactions|discussion|"
+    r"join the (?:discussion|conversation)|leave a (?:comment|reply)|post a comment|"
+    r"add a comment|what do you think\??|conversation|kommentare?|comentarios?|comentários|"
+    r"commentaires?|commenti|yorumlar|reacties|komentarze|комментари\w*)"
+    r"(?:\s*\(\d+\))?(?:\s+\d+)?\s*:?$", re.I)
+IMAGE_LABEL_RE = re.compile(r"^(?:avatar of|photo of|image of|picture of|foto de|photo de|"
+                            r"bild von|avatar de|avatar di|profile picture)\b", re.I)
+
+
+# Scripts written without spaces: a \w+ run there is a clause, not a word.
+UNSEGMENTED_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
+# Rough characters per word in those scripts, so lengths compare with spaced languages.
+UNSEGMENTED_CHARS_PER_WORD = 2
+
+
+def words(text: str) -> list[str]:
+    return WORD_RE.findall(text)
+
+
+def word_units(text: str, tokens: list[str]) -> int:
+    """Approximate word count: tokens, with CJK/Thai characters counted as
+    1/UNSEGMENTED_CHARS_PER_WORD of a word each instead of one token per run."""
+    unsegmented = len(UNSEGMENTED_RE.findall(text))
+    if not unsegmented:
+        return len(tokens)
+    spaced = sum(1 for t in tokens if not UNSEGMENTED_RE.search(t))
+    return spaced + unsegmented // UNSEGMENTED_CHARS_PER_WORD
+
+
+def parse_date(text: str):
+    """The first full date (with a year) in `text` as datetime.date, else None."""
+    import datetime
+
+    for pattern in DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            groups = match.groupdict()
+            try:
+                year = int(groups["y"])
+                day = int(groups["d"])
+                if groups.get("mn"):
+                    month = int(groups["mn"])
+                else:
+                    month = MONTH_NUMBERS.get(groups["m"].lower().rstrip("."))
+                    if month is None:
+                        month = MONTH_NUMBERS.get(groups["m"].lower()[:3])
+                if month is None:
+                    continue
+                return datetime.date(year, month, day)
+            except (ValueError, TypeError, KeyError):
+                continue
+    return None
+
+
+def is_date_line(text: str) -> bool:
+    """A line that is a date (with or without year, time, weekday), and little else."""
+    tokens = words(text)
+    if not tokens or len(tokens) > 12:
+        return False
+    if RELATIVE_TIME_RE.search(text) and len(tokens) <= 8:
+        return True
+    has_date = parse_date(text) is not None or bool(DATE_WORD_RE.search(text)) and any(
+        t.isdigit() for t in tokens)
+    if not has_date:
+        return False
+    rest = DATE_WORD_RE.sub(" ", text)
+    rest = DATE_FILLER_RE.sub(" ", rest)
+    leftover = [t for t in words(rest) if not t.isdigit()]
+    return len(leftover) <= DATE_LINE_MAX_EXTRA_TOKENS // 3
+
+
+def byline_name(text: str) -> str | None:
+    """'By Jane Doe' -> 'Jane Doe'; None unless the line is a short byline."""
+    match = BYLINE_RE.match(text.strip())
+    if not match:
+        return None
+    name = match["name"].strip(" ,")
+    tokens = words(name)
+    if not tokens or len(tokens) > 8 or not all(t[:1].isupper() or t.lower() in {
+            "and", "y", "et", "und", "e", "de", "van", "von", "da", "del", "la", "le"}
+            for t in tokens):
+        return None
+    return name
+
+
+# ----------------------------------------------------------------------------- stop words
+_STOPWORDS: dict[str, tuple[int, ...]] | None = None
+_STOPLIST_NAMES: list[str] = []
+_STOPWORDS_LOCK = threading.Lock()
+
+
+def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
+    """word -> languages whose stop list holds it; loaded once per process, lazily."""
+    global _STOPWORDS
+    if _STOPWORDS is None:
+        with _STOPWORDS_LOCK:
+            if _STOPWORDS is None:
+                import justext
+
+                names = sorted(justext.get_stoplists())
+                index: dict[str, list[int]] = {}
+                for lang_id, name in enumerate(names):
+                    for word in justext.get_stoplist(name):
+                        index.setdefault(word.lower(), []).append(lang_id)
+                _STOPLIST_NAMES[:] = names
+                _STOPWORDS = {w: tuple(ids) for w, ids in index.items()}
+    return _STOPWORDS, _STOPLIST_NAMES
+
+
+def language_votes(tokens: list[str]) -> Counter:
+    """Stop-word hits per language (a word counts for every list that holds it: splitting it
+    would favour languages with unusual stop words over ones whose lists overlap, e.g. English
+    and Simple English)."""
+    index, _ = stopword_index()
+    votes: Counter = Counter()
+    for token in tokens:
+        if len(token) > 1:  # "U.S." -> "u", "s": stop words in several Slavic lists
+            for lang in index.get(token, ()):
+                votes[lang] += 1
+    return votes
+
+
+# ----------------------------------------------------------------------------- lines
+@dataclass
+class LineInfo:
+    text: str
+    tokens: list[str]
+    lower: list[str]
+    chars: int
+    units: int
+    terminal: bool
+    bullet: bool
+    stop_share_page: float = 0.0
+    stop_share_best: float = 0.0
+    best_language: int = -1
+    foreign: bool = False
+    chrome_hits: int = 0
+    cookie: bool = False
+    date_line: bool = False
+    byline: bool = False
+    core: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+# A "core" line is unmistakably prose; the article sits around such lines.
+CORE_MIN_TOKENS = 15
+# Foreign-language lines must carry this many stop words, so names/short lines never qualify.
+FOREIGN_MIN_STOPWORDS = 3
+# ...and make up this share of the line (a long English line has a few Dutch stop words too).
+FOREIGN_MIN_STOP_SHARE = 0.2
+# ...or be sentence-long with not one stop word of the page's language.
+FOREIGN_MIN_UNITS_NO_PAGE_WORDS = 6
+
+
+def analyse_lines(lines: list[str], with_language: bool = True) -> tuple[list[LineInfo], int]:
+    """Per-line facts and the page's majority language id (-1 when no stop words found).
+
+    with_language=False skips the stop-word statistics (half the cost) for rule-only callers."""
+    index, _ = stopword_index() if with_language else ({}, [])
+    infos = []
+    page_votes: Counter = Counter()
+    for text in lines:
+        tokens = words(text)
+        lower = [t.lower() for t in tokens]
+        stripped = text.rstrip()
+        info = LineInfo(text=text, tokens=tokens, lower=lower, chars=len(stripped),
+                        units=word_units(text, tokens),
+                        terminal=stripped.endswith(TERMINAL_PUNCTUATION),
+                        bullet=bool(BULLET_RE.match(text)))
+        votes = language_votes(lower) if with_language else Counter()
+        info.extra["votes"] = votes
+        page_votes.update(votes)
+        info.chrome_hits = len(CHROME_WORDS_RE.findall(text))
+        info.cookie = bool(COOKIE_RE.search(text))
+        info.date_line = is_date_line(text)
+        info.byline = byline_name(text) is not None
+        infos.append(info)
+    page_language = max(sorted(page_votes), key=lambda k: page_votes[k]) if page_votes else -1
+    for info in infos:
+        votes = info.extra.pop("votes")
+        if votes:
+            top = max(votes.values())
+            # Ties go to the page's language: a line is foreign only on positive evidence.
+            info.best_language = page_language if votes.get(page_language) == top else min(
+                lang for lang, count in votes.items() if count == top)
+        n = len(info.lower) or 1
+        hits_page = sum(1 for t in info.lower if len(t) > 1 and page_language in index.get(t, ()))
+        info.stop_share_page = hits_page / n
+        if info.best_language >= 0:
+            hits_best = sum(1 for t in info.lower
+                            if len(t) > 1 and info.best_language in index.get(t, ()))
+            info.stop_share_best = hits_best / n
+            other = info.best_language != page_language
+            info.foreign = other and (
+                (hits_best >= FOREIGN_MIN_STOPWORDS and hits_best > 2 * hits_page
+                 and hits_best >= FOREIGN_MIN_STOP_SHARE * n)
+                # a sentence-length line with no stop word of the page language at all
+                or (hits_best >= 2 and hits_page == 0 and info.units >= FOREIGN_MIN_UNITS_NO_PAGE_WORDS))
+        info.core = info.terminal and not info.foreign and info.units >= CORE_MIN_TOKENS
+    return infos, page_language
+
+
+def _log(x: float) -> float:
+    return math.log1p(max(x, 0.0))
+
+
+FEATURE_NAMES = (
+    "log_chars", "log_tokens", "terminal", "ends_colon", "commas_per_token",
+    "stop_share_page", "stop_share_best", "foreign", "titlecase_share", "digit_share",
+    "bullet", "separators", "chrome_hits", "cookie", "consent", "rel_position",
+    "inside_core_span", "log_core_distance", "prev_log_tokens", "next_log_tokens",
+    "prev_terminal", "next_terminal", "window_log_tokens", "window_terminal",
+    "window_bullets", "window_chrome", "log_duplicates", "date_line", "byline",
+    "copyright", "upper_share", "token_share_of_page", "mass_before", "url_or_email",
+    "nonalnum_share", "log_tokens_vs_max", "question", "starts_lower", "image_label",
+    "page_core_lines", "page_log_lines", "run_log_tokens",
+    "after_comment_heading", "window_date_lines", "log_bullet_run",
+)
+WINDOW = 3
+
+
+def line_features(infos: list[LineInfo]) -> list[list[float]]:
+    """One feature vector (ordered as FEATURE_NAMES) per line."""
+    n = len(infos)
+    if n == 0:
+        return []
+    core_positions = [i for i, info in enumerate(infos) if info.core]
+    first_core = core_positions[0] if core_positions else n
+    last_core = core_positions[-1] if core_positions else -1
+    duplicates = Counter(info.text.strip().lower() for info in infos)
+    token_counts = [info.units for info in infos]
+    total_tokens = sum(token_counts) or 1
+    max_tokens = max(token_counts) or 1
+    log_tokens = [_log(c) for c in token_counts]
+    # Distance to the nearest core line, both directions, in lines.
+    distance = [n] * n
+    last = None
+    for i in range(n):
+        if infos[i].core:
+            last = i
+        if last is not None:
+            distance[i] = i - last
+    last = None
+    for i in range(n - 1, -1, -1):
+        if infos[i].core:
+            last = i
+        if last is not None:
+            distance[i] = min(distance[i], last - i)
+    # Length of the run of consecutive "long-ish" lines this line sits in.
+    run_tokens = [0] * n
+    start = 0
+    while start < n:
+        end = start
+        if token_counts[start] >= 8:
+            while end + 1 < n and token_counts[end + 1] >= 8:
+                end += 1
+            run = sum(token_counts[start:end + 1])
+            for j in range(start, end + 1):
+                run_tokens[j] = run
+        start = end + 1
+    # Lines after a comment-section heading that itself follows the first prose line.
+    after_comments = [0.0] * n
+    seen_heading = False
+    for i, info in enumerate(infos):
+        after_comments[i] = float(seen_heading)
+        if i > first_core and info.units <= 6 and COMMENT_HEADING_RE.match(info.text.strip()):
+            seen_heading = True
+    # Length of the run of consecutive bullet lines: menus and link lists come in long runs.
+    bullet_run = [0] * n
+    i = 0
+    while i < n:
+        j = i
+        while j < n and infos[j].bullet:
+            j += 1
+        for k in range(i, j):
+            bullet_run[k] = j - i
+        i = j + 1 if j == i else j
+    mass_before = 0
+    page_core = _log(len(core_positions))
+    page_lines = _log(n)
+    rows = []
+    for i, info in enumerate(infos):
+        text = info.text
+        ntok = info.units or 1
+        alpha = [t for t in info.tokens if t[:1].isalpha()]
+        lo, hi = max(0, i - WINDOW), min(n, i + WINDOW + 1)
+        neighbours = [j for j in range(lo, hi) if j != i] or [i]
+        row = [
+            _log(info.chars),
+            log_tokens[i],
+            float(info.terminal),
+            float(text.rstrip().endswith(":")),
+            (text.count(",") + text.count("、") + text.count("，")) / ntok,
+            info.stop_share_page,
+            info.stop_share_best,
+            float(info.foreign),
+            (sum(1 for t in alpha if t[0].isupper()) / len(alpha)) if alpha else 0.0,
+            sum(ch.isdigit() for ch in text) / max(info.chars, 1),
+            float(info.bullet),
+            float(len(SEPARATOR_RE.findall(text))),
+            float(info.chrome_hits),
+            float(info.cookie),
+            float(bool(CONSENT_RE.search(text))),
+            i / max(n - 1, 1),
+            float(first_core <= i <= last_core),
+            _log(distance[i]),
+            log_tokens[i - 1] if i > 0 else 0.0,
+            log_tokens[i + 1] if i + 1 < n else 0.0,
+            float(infos[i - 1].terminal) if i > 0 else 0.0,
+            float(infos[i + 1].terminal) if i + 1 < n else 0.0,
+            sum(log_tokens[j] for j in neighbours) / len(neighbours),
+            sum(infos[j].terminal for j in neighbours) / len(neighbours),
+            sum(infos[j].bullet for j in neighbours) / len(neighbours),
+            sum(infos[j].chrome_hits > 0 for j in neighbours) / len(neighbours),
+            _log(duplicates[text.strip().lower()] - 1),
+            float(info.date_line),
+            float(info.byline),
+            float(bool(COPYRIGHT_RE.search(text))),
+            (sum(1 for t in alpha if t.isupper() and len(t) > 1) / len(alpha)) if alpha else 0.0,
+            token_counts[i] / total_tokens,
+            mass_before / total_tokens,
+            float(bool(URL_OR_EMAIL_RE.search(text))),
+            sum(1 for ch in text if not (ch.isalnum() or ch.isspace())) / max(info.chars, 1),
+            token_counts[i] / max_tokens,
+            float(text.rstrip().endswith("?")),
+            float(bool(text.lstrip()[:1].islower())),
+            float(bool(IMAGE_LABEL_RE.match(text.strip()))),
+            page_core,
+            page_lines,
+            _log(run_tokens[i]),
+            after_comments[i],
+            sum(infos[j].date_line for j in neighbours) / len(neighbours),
+            _log(bullet_run[i]),
+        ]
+        mass_before += token_counts[i]
+        rows.append(row)
+    return rows
+
+
+def normalise_line(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+CONTEXT_FEATURE_NAMES = (
+    "p_self", "p_prev", "p_next", "p_window3", "p_window10", "p_long_window5",
+    "content_mass_before", "content_mass_after", "p_page_mean",
+)
+# Lines this long carry the evidence when judging a neighbourhood.
+CONTEXT_LONG_UNITS = 8
+
+
+def context_features(infos: list[LineInfo], probabilities: list[float]) -> list[list[float]]:
+    """Second-stage features: what the first-stage model thinks of this line's surroundings.
+
+    A menu entry inside the article and a sub-heading between paragraphs look alike alone; the
+    verdicts on their neighbours tell them apart."""
+    n = len(infos)
+    if n == 0:
+        return []
+    units = [info.units for info in infos]
+    mass = [p * u for p, u in zip(probabilities, units)]
+    total_mass = sum(mass) or 1.0
+    prefix = [0.0]
+    for m in mass:
+        prefix.append(prefix[-1] + m)
+    page_mean = sum(probabilities) / n
+    rows = []
+    for i in range(n):
+        def window_mean(radius: int) -> float:
+            lo, hi = max(0, i - radius), min(n, i + radius + 1)
+            others = [probabilities[j] for j in range(lo, hi) if j != i]
+            return sum(others) / len(others) if others else 0.0
+        lo, hi = max(0, i - 5), min(n, i + 6)
+        long_ps = [probabilities[j] for j in range(lo, hi)
+                   if j != i and units[j] >= CONTEXT_LONG_UNITS]
+        rows.append([
+            probabilities[i],
+            probabilities[i - 1] if i > 0 else 0.0,
+            probabilities[i + 1] if i + 1 < n else 0.0,
+            window_mean(3),
+            window_mean(10),
+            max(long_ps) if long_ps else 0.0,
+            prefix[i] / total_mass,
+            (total_mass - prefix[i + 1]) / total_mass,
+            page_mean,
+        ])
+    return rows
