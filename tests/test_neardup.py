@@ -1,0 +1,134 @@
+"""Near-duplicate logic (pure functions) and the Beam dedup stage."""
+from __future__ import annotations
+
+import datetime
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.conftest import SEEDS
+from transforms.dedup import DeduplicateDocuments, assign_clusters, content_hash, keep_rank
+from transforms.neardup import (NearDupConfig, bucket_pairs, candidate_keys, connected_components, content_words,
+                                fingerprint, fold, sentence_similarity, split_sentences, verify, widest_paths,
+                                with_frequencies, sentence_hashes, worth_verifying)
+from transforms.textclean import clean_text
+
+CONFIG = NearDupConfig()
+
+ARTICLE = ("The central bank raised its main interest rate by half a point on Thursday. "
+           "Governor Maria Olsen said inflation in the northern provinces had reached eleven percent. "
+           "Exporters warned that the stronger currency would hurt shipments of timber and fish. "
+           "Opposition leader Tomas Berg called the decision reckless and demanded a parliamentary hearing. "
+           "Markets in Oslo and Stockholm fell sharply after the announcement.")
+# The same story rendered by another hand: reworded, one sentence dropped, one added.
+REWORDED = ("On Thursday the central bank lifted its main interest rate by half a point. "
+            "Inflation in the northern provinces reached eleven percent, Governor Maria Olsen said. "
+            "Timber and fish exporters warned the stronger currency would hurt shipments. "
+            "Shares in Oslo and Stockholm fell sharply after the announcement. "
+            "The bank will meet again in March.")
+# Another article on the same event: same names and figures, different sentences.
+SAME_EVENT = ("Tomas Berg, the opposition leader, has spent a decade attacking the central bank. "
+              "His party gained seats in the northern provinces last year. "
+              "Analysts expect him to use the hearing to push for a referendum on the bank's independence. "
+              "Maria Olsen was appointed governor in 2019 by the previous government.")
+
+
+def _fp(doc_id: str, text: str):
+    return fingerprint(doc_id, text, "en", CONFIG)
+
+
+def test_fold_merges_accented_and_plain_spellings():
+    assert fold("López") == fold("Lopez") == "lopez"
+
+
+def test_content_words_drop_stop_words_and_single_letters():
+    assert content_words("The bank of Norway and a Q3 loss", frozenset({"the", "of", "and"})) == [
+        "bank", "norway", "q3", "loss"]
+
+
+def test_split_sentences_splits_at_sentence_ends_and_lines():
+    assert split_sentences("One two. Three four!\nFive six") == ["One two.", "Three four!", "Five six"]
+
+
+def test_reworded_copy_is_similar_and_other_article_is_not():
+    similarity = verify(_fp("a", ARTICLE), _fp("b", REWORDED), CONFIG)
+    assert similarity is not None and similarity >= 0.75
+    assert verify(_fp("a", ARTICLE), _fp("c", SAME_EVENT), CONFIG) is None
+
+
+def test_shared_boilerplate_weighs_little():
+    chrome = "\nFollow us on Twitter and Instagram for the latest breaking news from around the world."
+    chrome += "\nSign up for our newsletter to get the latest news delivered to your inbox every morning."
+    a, c = _fp("a", SAME_EVENT + chrome), _fp("c", ARTICLE + chrome)
+    assert sentence_similarity(a, c, CONFIG)[1] >= 2  # the chrome lines do match...
+    counts = {h: 50 for h in sentence_hashes(a)[-2:]}  # ...but occur on 50 pages
+    assert verify(with_frequencies(a, counts), with_frequencies(c, counts), CONFIG) is None
+
+
+def test_candidate_keys_are_deterministic_and_shared_by_copies():
+    keys_a = {k for k, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
+    assert keys_a == {k for k, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
+    assert keys_a & {k for k, _ in candidate_keys(_fp("b", REWORDED), CONFIG)}
+
+
+def test_crowded_bucket_links_a_chain_not_all_pairs():
+    config = NearDupConfig(max_bucket=3)
+    members = [(f"d{i}", 0) for i in range(10)]
+    pairs = [p for p, _ in bucket_pairs(members, config)]
+    assert pairs == [(f"d{i}", f"d{i + 1}") for i in range(9)]
+    assert len(bucket_pairs(members[:3], config)) == 3
+
+
+def test_one_colliding_sentence_between_long_pages_is_not_worth_verifying():
+    assert not worth_verifying([(5, 7)], 200, 300, CONFIG)
+    assert worth_verifying([(5, 7), (6, 9)], 10, 12, CONFIG)
+    assert worth_verifying([(-1, -1)], 200, 300, CONFIG)
+
+
+def test_components_and_widest_paths():
+    edges = [("a", "b", 0.9), ("b", "c", 0.6), ("x", "y", 0.7)]
+    assert connected_components(edges) == [["a", "b", "c"], ["x", "y"]]
+    assert widest_paths("a", edges[:2]) == {"b": 0.9, "c": 0.6}
+
+
+def test_assign_clusters_keeps_the_best_ranked_member():
+    ranks = {"a": (-100, False, "", "a"), "b": (-500, False, "", "b"), "c": (-100, True, "", "c")}
+    edges = [("a", "b", 0.8, ranks["a"], ranks["b"]), ("b", "c", 0.7, ranks["b"], ranks["c"])]
+    assert dict(assign_clusters(edges)) == {"a": ("b", 0.8), "c": ("b", 0.7)}
+
+
+def test_keep_rank_prefers_longer_then_earlier_then_smaller_id():
+    base = {"n_chars": 10, "published": None, "doc_id": "b"}
+    longer = {**base, "n_chars": 11}
+    dated = {**base, "published": datetime.date(2020, 1, 1)}
+    smaller_id = {**base, "doc_id": "a"}
+    assert sorted([base, longer], key=keep_rank)[0] is longer
+    assert sorted([base, dated], key=keep_rank)[0] is dated
+    assert sorted([base, smaller_id], key=keep_rank)[0] is smaller_id
+
+
+def _doc(doc_id: str, text: str) -> dict:
+    return {"doc_id": doc_id, "text": text, "language": "en", "n_chars": len(text), "published": None,
+            "content_hash": content_hash(text)}
+
+
+def test_dedup_stage_joins_copies_and_keeps_other_articles():
+    docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT), _doc("a2", ARTICLE.upper())]
+    with TestPipeline(runner="FnApiRunner") as p:
+        kept, dups = p | beam.Create(docs) | DeduplicateDocuments()
+        assert_that(kept | "KeptIds" >> beam.Map(lambda d: d["doc_id"]), equal_to(["a", "c"]), label="kept")
+        assert_that(dups | "DupIds" >> beam.Map(lambda d: (d["doc_id"], d["duplicate_of"], d["duplicate_kind"])),
+                    equal_to([("b", "a", "near"), ("a2", "a", "exact")]), label="dups")
+
+
+@pytest.mark.parametrize("other", ["001", "002", "003"])
+def test_seed_wire_story_renderings_match_and_other_seed_articles_do_not(other):
+    def seed_fp(prefix):
+        path = next(SEEDS.glob(f"{prefix}_*"))
+        return _fp(prefix, clean_text(path.read_text(encoding="utf-8")).text)
+
+    assert verify(seed_fp("000"), seed_fp("004"), CONFIG) is not None
+    assert verify(seed_fp("000"), seed_fp(other), CONFIG) is None
+    assert verify(seed_fp("004"), seed_fp(other), CONFIG) is None
