@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
 from transforms.dedup import DeduplicateDocuments, assign_clusters, content_hash, keep_rank
-from transforms.neardup import (NearDupConfig, bucket_pairs, candidate_keys, connected_components, content_words,
+from transforms.neardup import (NearDupConfig, bucket_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, sentence_similarity, split_sentences, verify, widest_paths,
                                 with_frequencies, sentence_hashes, worth_verifying)
 from transforms.textclean import clean_text
@@ -62,7 +62,7 @@ def test_shared_boilerplate_weighs_little():
     chrome = "\nFollow us on Twitter and Instagram for the latest breaking news from around the world."
     chrome += "\nSign up for our newsletter to get the latest news delivered to your inbox every morning."
     a, c = _fp("a", SAME_EVENT + chrome), _fp("c", ARTICLE + chrome)
-    assert sentence_similarity(a, c, CONFIG)[1] >= 2  # the chrome lines do match...
+    assert verify(a, c, CONFIG) is not None  # the chrome lines do match...
     counts = {h: 50 for h in sentence_hashes(a)[-2:]}  # ...but occur on 50 pages
     assert verify(with_frequencies(a, counts), with_frequencies(c, counts), CONFIG) is None
 
@@ -82,21 +82,33 @@ def test_crowded_bucket_links_a_chain_not_all_pairs():
 
 
 def test_one_colliding_sentence_between_long_pages_is_not_worth_verifying():
-    assert not worth_verifying([(5, 7)], 200, 300, CONFIG)
-    assert worth_verifying([(5, 7), (6, 9)], 10, 12, CONFIG)
+    assert not worth_verifying([(5, 7)], 20, 20, CONFIG)
+    assert not worth_verifying([(5, 7), (6, 9)], 20, 20, CONFIG)
+    assert worth_verifying([(i, i) for i in range(5)], 20, 20, CONFIG)
+    assert worth_verifying([(5, 7), (6, 9)], 4, 6, CONFIG)
+    assert worth_verifying([(0, 3)], 1, 6, CONFIG)  # a one-sentence stub can collide only once
     assert worth_verifying([(-1, -1)], 200, 300, CONFIG)
 
 
-def test_components_and_widest_paths():
-    edges = [("a", "b", 0.9), ("b", "c", 0.6), ("x", "y", 0.7)]
-    assert connected_components(edges) == [["a", "b", "c"], ["x", "y"]]
-    assert widest_paths("a", edges[:2]) == {"b": 0.9, "c": 0.6}
+def test_clusters_merge_copies_but_one_stray_edge_does_not_chain_two_stories():
+    story_one = [("a", "b", 0.9), ("a", "c", 0.8), ("b", "c", 0.85)]
+    story_two = [("x", "y", 0.7), ("x", "z", 0.75), ("y", "z", 0.8)]
+    stray = [("c", "x", 0.5)]  # wrong edges score lower than copies of one story
+    assert linked_clusters(story_one + story_two, 0.3) == [["a", "b", "c"], ["x", "y", "z"]]
+    assert linked_clusters(story_one + story_two + stray, 0.3) == [["a", "b", "c"], ["x", "y", "z"]]
+    # Plain connected components (no linkage needed) would chain them.
+    assert linked_clusters(story_one + story_two + stray, 0.0) == [["a", "b", "c", "x", "y", "z"]]
+
+
+def test_widest_paths_take_the_strongest_chain():
+    edges = [("a", "b", 0.9), ("b", "c", 0.6), ("a", "c", 0.4)]
+    assert widest_paths("a", edges) == {"b": 0.9, "c": 0.6}
 
 
 def test_assign_clusters_keeps_the_best_ranked_member():
     ranks = {"a": (-100, False, "", "a"), "b": (-500, False, "", "b"), "c": (-100, True, "", "c")}
     edges = [("a", "b", 0.8, ranks["a"], ranks["b"]), ("b", "c", 0.7, ranks["b"], ranks["c"])]
-    assert dict(assign_clusters(edges)) == {"a": ("b", 0.8), "c": ("b", 0.7)}
+    assert dict(assign_clusters(edges, 0.3)) == {"a": ("b", 0.8), "c": ("b", 0.7)}
 
 
 def test_keep_rank_prefers_longer_then_earlier_then_smaller_id():

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
-from transforms.neardup import (Fingerprint, NearDupConfig, bucket_pairs, candidate_keys, connected_components,
+from transforms.neardup import (Fingerprint, NearDupConfig, bucket_pairs, candidate_keys, linked_clusters,
                                 fingerprint, informative, sentence_hashes, verify, widest_paths,
                                 with_frequencies, worth_verifying)
 
@@ -46,7 +46,7 @@ def _split_exact(item: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
             "duplicates", {**dup, "duplicate_of": ranked[0]["doc_id"], "duplicate_kind": "exact", "similarity": 1.0})
 
 
-def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]]
+def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_linkage: float
                     ) -> Iterator[tuple[str, tuple[str, float]]]:
     """(doc_id, (kept doc_id, similarity to it)) for every non-kept member of each component."""
     edges = list(edges)
@@ -54,9 +54,10 @@ def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]]
     for a, b, _, rank_a, rank_b in edges:
         ranks[a], ranks[b] = rank_a, rank_b
     plain = [(a, b, s) for a, b, s, _, _ in edges]
-    for component in connected_components(plain):
+    for component in linked_clusters(plain, min_linkage):
         kept = min(component, key=lambda doc_id: ranks[doc_id])
-        member_edges = [e for e in plain if e[0] in component]
+        members = set(component)
+        member_edges = [e for e in plain if e[0] in members and e[1] in members]
         for doc_id, similarity in sorted(widest_paths(kept, member_edges).items()):
             yield doc_id, (kept, round(similarity, 4))
 
@@ -106,7 +107,7 @@ class NearDuplicates(beam.PTransform):
 
         def keys(kv):
             doc_id, (fp, _) = kv
-            n_informative = len(informative(fp, config))
+            n_informative = min(len(informative(fp, config)), config.key_sentences)
             return [(key, (doc_id, sentence, n_informative)) for key, sentence in candidate_keys(fp, config)]
 
         def pairs(kv):
@@ -152,7 +153,7 @@ class NearDuplicates(beam.PTransform):
         # Only verified edges meet in one place: a small graph even for a large corpus.
         return (edges
                 | "GatherEdges" >> beam.GroupByKey()
-                | "Components" >> beam.FlatMap(lambda kv: assign_clusters(kv[1])))
+                | "Components" >> beam.FlatMap(lambda kv: assign_clusters(kv[1], config.min_linkage)))
 
 
 def _final_split(item) -> Iterator[Any]:
