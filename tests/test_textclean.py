@@ -169,3 +169,18 @@ def test_date_and_byline_shapes():
 def test_cjk_lengths_count_characters():
     assert word_units("これは日本語の長い文章です", ["これは日本語の長い文章です"]) >= 5
     assert word_units("plain words here", ["plain", "words", "here"]) == 3
+
+
+def test_vectorised_trees_give_the_reference_walks_probabilities():
+    import random
+
+    from transforms.textclean import load_model, model_probabilities, model_probability
+
+    model = load_model()
+    if model is None:
+        pytest.skip("no shipped line model")
+    rng = random.Random(5)
+    width = len(model["feature_names"])
+    rows = [[rng.choice((0.0, 1.0, rng.uniform(-5, 200))) for _ in range(width)] for _ in range(40)]
+    assert model_probabilities(model["stage1"], rows) == [model_probability(model["stage1"], r) for r in rows]
+    assert model_probabilities(model["stage1"], []) == []

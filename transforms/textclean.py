@@ -7,7 +7,7 @@ length, punctuation, stop-word share in the page's majority language (jusText's 
 lists), whether it is in another language, bullet/link-list and separator shapes, multilingual
 chrome words, date and byline shapes, position relative to the page's prose core, and its
 neighbours. A small gradient-boosted tree model (`transforms/models/line_model.json`, trained
-by `bench/train_cleaner.py`, walked in pure Python) weighs these; a few high-precision rules
+by `bench/train_cleaner.py`, evaluated with numpy) weighs these; a few high-precision rules
 name the cases a reader would name, and pull out title, author and date.
 
 Reason codes recorded in `CleanResult.removed`:
@@ -42,6 +42,8 @@ import math
 import re
 import threading
 from pathlib import Path
+
+import numpy as np
 
 from transforms.cleanfeatures import (
     CHROME_WORDS_RE, CONSENT_RE, IMAGE_LABEL_RE, LineInfo, analyse_lines, byline_name,
@@ -131,7 +133,10 @@ def load_model() -> dict | None:
 
 
 def model_probability(model: dict, row: list[float]) -> float:
-    """P(content) from exported gradient-boosted trees (binary log-loss, shrinkage baked in)."""
+    """P(content) from exported gradient-boosted trees (binary log-loss, shrinkage baked in).
+
+    The reference walk, one row at a time; `model_probabilities` gives the same numbers for a
+    whole page at once and is what the cleaner uses."""
     raw = model["init"]
     for tree in model["trees"]:
         feature, threshold = tree["feature"], tree["threshold"]
@@ -140,9 +145,85 @@ def model_probability(model: dict, row: list[float]) -> float:
         while left[node] != -1:
             node = left[node] if row[feature[node]] <= threshold[node] else right[node]
         raw += tree["value"][node]
+    return _sigmoid(raw)
+
+
+def _sigmoid(raw: float) -> float:
     if raw < -35:
         return 0.0
     return 1.0 / (1.0 + math.exp(-raw))
+
+
+class TreeEnsemble:
+    """The trees of one model stage as padded numpy arrays, so a page's lines go down all 300
+    trees together: ~30x faster than walking each tree per line in Python (the walk was 70%
+    of the text cleaner's time). Leaf values are still added tree by tree, in the order the
+    reference walk adds them, so probabilities are bit-identical to `model_probability`."""
+
+    def __init__(self, stage: dict) -> None:
+        trees = stage["trees"]
+        # All trees' nodes in flat arrays; a leaf's children are itself, so rows that reached
+        # a leaf stay there while the others walk on, without a mask per step.
+        offsets = np.cumsum([0] + [len(tree["left"]) for tree in trees])
+        feature, threshold, left, right, value = [], [], [], [], []
+        for offset, tree in zip(offsets, trees):
+            for node, child in enumerate(tree["left"]):
+                leaf = child == -1
+                feature.append(0 if leaf else tree["feature"][node])
+                threshold.append(0.0 if leaf else tree["threshold"][node])
+                left.append(offset + node if leaf else offset + child)
+                right.append(offset + node if leaf else offset + tree["right"][node])
+                value.append(tree["value"][node])
+        self.init = float(stage["init"])
+        self.roots = offsets[:-1].astype(np.int64)
+        self.feature = np.array(feature, dtype=np.int64)
+        self.threshold = np.array(threshold, dtype=np.float64)
+        self.left = np.array(left, dtype=np.int64)
+        self.right = np.array(right, dtype=np.int64)
+        self.value = np.array(value, dtype=np.float64)
+        self.depth = max(_tree_depth(tree["left"], tree["right"]) for tree in trees)
+
+    def probabilities(self, rows: list[list[float]]) -> list[float]:
+        if not rows:
+            return []
+        x = np.asarray(rows, dtype=np.float64)
+        flat_x = x.ravel()
+        row_start = (np.arange(len(rows), dtype=np.int64) * x.shape[1])[:, None]
+        node = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
+        for _ in range(self.depth):
+            goes_left = flat_x[row_start + self.feature[node]] <= self.threshold[node]
+            node = np.where(goes_left, self.left[node], self.right[node])
+        leaves = self.value[node]
+        raw = np.full(len(rows), self.init)
+        for tree in range(leaves.shape[1]):
+            raw += leaves[:, tree]
+        return [_sigmoid(value) for value in raw.tolist()]
+
+
+def _tree_depth(left: list[int], right: list[int]) -> int:
+    depth, frontier = 0, [0]
+    while True:
+        frontier = [child for node in frontier if left[node] != -1 for child in (left[node], right[node])]
+        if not frontier:
+            return depth
+        depth += 1
+
+
+# Keyed by id() and holding the stage itself, so an id cannot be reused by another model while
+# cached; bounded because cross-validation builds a model per fold.
+_ENSEMBLES: dict[int, tuple[dict, TreeEnsemble]] = {}
+_MAX_CACHED_MODELS = 8
+
+
+def model_probabilities(stage: dict, rows: list[list[float]]) -> list[float]:
+    """P(content) for every row, from the stage's trees compiled once per process."""
+    cached = _ENSEMBLES.get(id(stage))
+    if cached is None or cached[0] is not stage:
+        with _MODEL_LOCK:
+            if len(_ENSEMBLES) >= _MAX_CACHED_MODELS:
+                _ENSEMBLES.clear()
+            cached = _ENSEMBLES[id(stage)] = (stage, TreeEnsemble(stage))
+    return cached[1].probabilities(rows)
 
 
 def rule_probability(info: LineInfo, row: list[float]) -> float:
@@ -236,11 +317,10 @@ def classify_lines(lines: list[str], model: dict | None) -> tuple[list[LineInfo]
     rows = line_features(infos)
     if model is None or len(lines) > MAX_LINES_FOR_MODEL:
         return infos, [rule_probability(info, row) for info, row in zip(infos, rows)]
-    probabilities = [model_probability(model["stage1"], row) for row in rows]
+    probabilities = model_probabilities(model["stage1"], rows)
     if model.get("stage2"):
         context = context_features(infos, probabilities)
-        probabilities = [model_probability(model["stage2"], row + extra)
-                         for row, extra in zip(rows, context)]
+        probabilities = model_probabilities(model["stage2"], [row + extra for row, extra in zip(rows, context)])
     return infos, probabilities
 
 
