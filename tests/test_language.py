@@ -70,3 +70,15 @@ def test_eight_threads_in_a_fresh_process_agree():
     # The first call races on profile loading in a fresh process: run it in one.
     result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["True", "120"], result.stderr[-2000:]
+
+
+def test_long_pages_vote_with_first_middle_and_last_paragraph_only():
+    paragraphs = [f"{ENGLISH} number {i}" for i in range(10)]
+    calls = []
+
+    def probabilities(text):
+        calls.append(text)
+        return [("en", 1.0)]
+
+    assert vote_language(paragraphs, probabilities)[0] == "en"
+    assert [c.rsplit(" ", 1)[1] for c in calls] == ["0", "4", "9"]
