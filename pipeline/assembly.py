@@ -22,10 +22,12 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, run_id: str, run_in
                | "SpreadFiles" >> beam.Reshuffle())
     read = matched | "ReadRawFiles" >> beam.ParDo(ReadRawFiles(options.read_limits())).with_outputs(
         "rejects", main="pages")
-    cleaned = read.pages | "CleanDocuments" >> beam.ParDo(CleanDocuments()).with_outputs("rejects", main="documents")
-    tagged = cleaned.documents | "DetectLanguage" >> beam.ParDo(DetectLanguage())
-    kept, duplicates = tagged | "Deduplicate" >> DeduplicateDocuments(DedupConfig())
-    rejects = (read.rejects, cleaned.rejects) | "AllRejects" >> beam.Flatten()
+    cleaned = read.pages | "CleanDocuments" >> beam.ParDo(CleanDocuments(options.doc_timeout)).with_outputs(
+        "rejects", main="documents")
+    tagged = cleaned.documents | "DetectLanguage" >> beam.ParDo(DetectLanguage()).with_outputs(
+        "rejects", main="documents")
+    kept, duplicates = tagged.documents | "Deduplicate" >> DeduplicateDocuments(DedupConfig())
+    rejects = (read.rejects, cleaned.rejects, tagged.rejects) | "AllRejects" >> beam.Flatten()
     input_count = matched | "CountInputs" >> beam.combiners.Count.Globally()
     tables = {"documents": kept, "duplicates": duplicates, "rejects": rejects}
     return (tables, input_count) | "WriteTables" >> WriteTables(

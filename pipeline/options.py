@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.clean import DEFAULT_DOC_TIMEOUT_SECONDS
 from transforms.read import ReadLimits
 
 _DEFAULT_LIMITS = ReadLimits()
@@ -35,6 +36,10 @@ class IngestOptions(PipelineOptions):
         parser.add_argument(
             "--max_lines", type=int, default=_DEFAULT_LIMITS.max_lines,
             help="Reject pages with more lines than this (default %(default)s).")
+        parser.add_argument(
+            "--doc_timeout", type=float, default=DEFAULT_DOC_TIMEOUT_SECONDS,
+            help="Seconds extraction and cleaning of one page may take before it is rejected with "
+                 "reason 'timeout' (default %(default)s; 0 disables the limit).")
 
     def read_limits(self) -> ReadLimits:
         return ReadLimits(

@@ -15,10 +15,12 @@ from transforms.dedup import content_hash
 from transforms.htmlclean import clean_html
 from transforms.records import FORMAT_HTML, CleanResult, doc_id_for, make_reject
 from transforms.textclean import clean_text
+from transforms.timeguard import DocumentTimeout, deadline
 
 LOG = logging.getLogger(__name__)
 REJECTS = "rejects"
 NAMESPACE = "clean"
+DEFAULT_DOC_TIMEOUT_SECONDS = 5.0
 
 
 def clean_page(content: str, fmt: str, url: str | None = None) -> CleanResult:
@@ -26,6 +28,18 @@ def clean_page(content: str, fmt: str, url: str | None = None) -> CleanResult:
     if fmt == FORMAT_HTML:
         return clean_html(content, url=url)
     return clean_text(content)
+
+
+_WARM_UP_TEXT = ("Warm-up headline\n\nThe council met on Monday to discuss the budget for the coming year, "
+                 "and members argued for hours about the state of the roads.")
+
+
+def warm_up() -> None:
+    """Load what cleaning loads lazily (the line model, its compiled trees, trafilatura's
+    parsers) once, before any per-document time limit runs: an interrupted first load would
+    be retried, and time out, on every page."""
+    clean_page(_WARM_UP_TEXT, "text")
+    clean_page(f"<html><body><article><p>{_WARM_UP_TEXT}</p></article></body></html>", FORMAT_HTML)
 
 
 def document_from_clean(page: dict[str, Any], result: CleanResult) -> dict[str, Any]:
@@ -47,16 +61,31 @@ def document_from_clean(page: dict[str, Any], result: CleanResult) -> dict[str, 
 
 
 class CleanDocuments(beam.DoFn):
-    """RawPage dict -> document dict; pages with no article text go to 'rejects'."""
+    """RawPage dict -> document dict; pages with no article text, that take longer than the
+    per-document limit, or that make the cleaner raise go to 'rejects'."""
+
+    def __init__(self, doc_timeout: float | None = DEFAULT_DOC_TIMEOUT_SECONDS) -> None:
+        self._doc_timeout = doc_timeout
 
     def setup(self) -> None:
         self._removed_lines = Metrics.counter(NAMESPACE, "removed_lines")
         self._failures = Metrics.counter(NAMESPACE, "internal_errors")
+        self._timeouts = Metrics.counter(NAMESPACE, "timeouts")
+        warm_up()
 
     def process(self, page: dict[str, Any]) -> Iterator[Any]:
         source = page["source"]
         try:
-            result = clean_page(page["content"], page["format"])
+            with deadline(self._doc_timeout):
+                result = clean_page(page["content"], page["format"])
+                document = document_from_clean(page, result) if result.paragraphs else None
+        except DocumentTimeout:
+            self._timeouts.inc()
+            LOG.warning("cleaning %s took over %ss: rejected", source, self._doc_timeout)
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, make_reject(source, "timeout", f"extraction and cleaning took longer than the "
+                                                        f"per-document limit of {self._doc_timeout} s"))
+            return
         except Exception as exc:  # one bad page must not fail the bundle; it is kept as a reject
             LOG.exception("cleaning %s failed", source)
             self._failures.inc()
@@ -64,9 +93,9 @@ class CleanDocuments(beam.DoFn):
                 REJECTS, make_reject(source, "internal_error", f"cleaning raised {type(exc).__name__}: {exc}"))
             return
         self._removed_lines.inc(len(result.removed))
-        if not result.paragraphs:
+        if document is None:
             yield beam.pvalue.TaggedOutput(
                 REJECTS, make_reject(source, "no_content",
                                      f"cleaning removed all {len(result.removed)} lines: no article text was found"))
             return
-        yield document_from_clean(page, result)
+        yield document

@@ -6,11 +6,18 @@ only paragraphs with enough letters vote, and a weak or empty vote gives 'und'.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.records import make_reject
+
+LOG = logging.getLogger(__name__)
+REJECTS = "rejects"
 
 UNDETERMINED = "und"
 MIN_LETTERS = 40  # below this langdetect answers with false confidence ('X' -> Somali 1.00)
@@ -91,11 +98,19 @@ def _voting_paragraphs(paragraphs: Iterable[str]) -> Iterator[str]:
 
 
 class DetectLanguage(beam.DoFn):
-    """Adds `language` and `language_score` to each document dict."""
+    """Adds `language` and `language_score` to each document dict; a failure is a reject."""
 
     def setup(self) -> None:
         self._probabilities = load_langdetect()
+        self._failures = Metrics.counter("language", "internal_errors")
 
-    def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        language, score = vote_language(doc["text"].split("\n\n"), self._probabilities)
+    def process(self, doc: dict[str, Any]) -> Iterator[Any]:
+        try:
+            language, score = vote_language(doc["text"].split("\n\n"), self._probabilities)
+        except Exception as exc:  # a bug must cost one document, not the run: kept as a reject
+            LOG.exception("language detection on %s failed", doc.get("source"))
+            self._failures.inc()
+            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(
+                doc["source"], "internal_error", f"language detection raised {type(exc).__name__}: {exc}"))
+            return
         yield {**doc, "language": language, "language_score": score}

@@ -13,8 +13,10 @@ import zlib
 from typing import Any, Iterator
 
 import apache_beam as beam
+import ftfy
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from transforms.records import FORMAT_HTML, FORMAT_TEXT, make_reject
 
@@ -202,6 +204,18 @@ def check_shape(text: str, limits: ReadLimits) -> None:
             "too_large", f"a line of {longest:,} characters is over the limit of {limits.max_line_chars:,}")
 
 
+MOJIBAKE_REPAIRED = "+mojibake-repaired"
+
+
+def repair_mojibake(text: str) -> tuple[str, bool]:
+    """Undo UTF-8 that was decoded as cp1252/latin-1 and saved again ("cafÃ©" -> "café").
+
+    ftfy's `fix_encoding` only: it reverses encoding mix-ups when its badness heuristic is
+    sure, and leaves quotes, widths and everything else as they are."""
+    fixed = ftfy.fix_encoding(text)
+    return fixed, fixed != text
+
+
 def page_from_bytes(source: str, data: bytes, limits: ReadLimits) -> RawPage:
     """The whole read stage for one file's raw bytes (pure: no I/O)."""
     if len(data) > limits.max_raw_bytes:
@@ -212,6 +226,9 @@ def page_from_bytes(source: str, data: bytes, limits: ReadLimits) -> RawPage:
         raise RejectError("read_error", "the file is named .gz but is not gzip data")
     text, encoding = decode_bytes(data)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text, repaired = repair_mojibake(text)
+    if repaired:
+        encoding += MOJIBAKE_REPAIRED
     if not text.strip():
         raise RejectError("empty", "the file holds no visible characters once decoded")
     check_shape(text, limits)
@@ -238,6 +255,9 @@ class ReadRawFiles(beam.DoFn):
     def __init__(self, limits: ReadLimits) -> None:
         self._limits = limits
 
+    def setup(self) -> None:
+        self._failures = Metrics.counter("read", "internal_errors")
+
     def process(self, metadata: Any) -> Iterator[Any]:
         path = metadata.path
         try:
@@ -252,6 +272,12 @@ class ReadRawFiles(beam.DoFn):
             page = page_from_bytes(path, data, self._limits)
         except RejectError as exc:
             yield beam.pvalue.TaggedOutput(REJECTS, make_reject(path, exc.reason, exc.detail))
+            return
+        except Exception as exc:  # a bug must cost one file, not the run: kept as a reject
+            LOG.exception("reading %s failed", path)
+            self._failures.inc()
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, make_reject(path, "internal_error", f"reading raised {type(exc).__name__}: {exc}"))
             return
         yield dataclasses.asdict(page)
 

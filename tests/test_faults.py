@@ -1,0 +1,88 @@
+"""Faults inside a run: a page that raises, a page that hangs, and the time guard itself."""
+from __future__ import annotations
+
+import time
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+import transforms.clean
+from pipeline.cli import main as pipeline_main
+from tests.conftest import read_table
+from transforms.clean import CleanDocuments
+from transforms.timeguard import DocumentTimeout, deadline
+
+ARTICLE = ("The meeting at the National Palace was called to discuss the new upsurge in the flow "
+           "of people from Central and South America seeking to reach the United States.")
+
+
+def busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_deadline_interrupts_a_python_loop_and_leaves_fast_work_alone():
+    started = time.monotonic()
+    with pytest.raises(DocumentTimeout):
+        with deadline(0.2):
+            busy(5)
+    assert time.monotonic() - started < 2
+    with deadline(1.0):
+        busy(0.05)
+    busy(0.3)  # a fired-then-cleared guard must not strike after its block
+
+
+def test_deadline_of_zero_or_none_is_off():
+    for seconds in (0, None):
+        with deadline(seconds):
+            busy(0.1)
+
+
+@pytest.fixture
+def faulty_cleaner(monkeypatch):
+    """clean_page that hangs on 'slow' pages and raises on 'broken' ones."""
+    real = transforms.clean.clean_page
+
+    def patched(content, fmt, url=None):
+        if "HANG" in content:
+            busy(30)
+        if "BREAK" in content:
+            raise ValueError("injected failure")
+        return real(content, fmt, url)
+
+    monkeypatch.setattr(transforms.clean, "clean_page", patched)
+
+
+def page(source, content):
+    return {"source": source, "content": content, "format": "text", "encoding": "utf-8"}
+
+
+def test_slow_page_becomes_a_timeout_reject_without_stalling_the_bundle(faulty_cleaner):
+    pages = [page("/slow.txt", "HANG " + ARTICLE), page("/ok.txt", ARTICLE), page("/ok2.txt", ARTICLE + " Again.")]
+    started = time.monotonic()
+    with TestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(pages) | beam.ParDo(CleanDocuments(doc_timeout=0.5)).with_outputs(
+            "rejects", main="documents")
+        assert_that(out.documents | "Sources" >> beam.Map(lambda d: d["source"]),
+                    equal_to(["/ok.txt", "/ok2.txt"]), label="CheckDocuments")
+        assert_that(out.rejects | "Reasons" >> beam.Map(lambda r: (r["source"], r["reason"])),
+                    equal_to([("/slow.txt", "timeout")]), label="CheckRejects")
+    assert time.monotonic() - started < 20  # the hang alone would take 30 s
+
+
+def test_an_exception_in_one_page_is_a_reject_and_the_rest_is_written(faulty_cleaner, tmp_path):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for number in range(4):
+        (pages / f"ok{number}.txt").write_text(f"{ARTICLE} Story number {number} of the day.\n", encoding="utf-8")
+    (pages / "broken.txt").write_text("BREAK " + ARTICLE, encoding="utf-8")
+    out = tmp_path / "out"
+    assert pipeline_main(["--input", str(pages / "*.txt"), "--output", str(out), "--runner=FnApiRunner"]) == 0
+    rejects = read_table(out, "rejects")
+    assert [(r["source"].rsplit("/", 1)[1], r["reason"]) for r in rejects] == [("broken.txt", "internal_error")]
+    assert "ValueError: injected failure" in rejects[0]["detail"]
+    written = read_table(out, "documents") + read_table(out, "duplicates")
+    assert sorted(r["source"].rsplit("/", 1)[1] for r in written) == [f"ok{n}.txt" for n in range(4)]
