@@ -5,20 +5,25 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
 
 from pipeline.options import IngestOptions
 from transforms.clean import CleanDocuments
 from transforms.dedup import DedupConfig, DeduplicateDocuments
 from transforms.language import DetectLanguage
-from transforms.read import ReadRawFiles
+from transforms.read import ReadRawFiles, matched_directories
 from transforms.write import WriteTables
 
 
 def build_pipeline(p: beam.Pipeline, options: IngestOptions, run_id: str, run_info: dict[str, Any]) -> beam.PCollection:
     """Adds every stage to `p`; returns the commit step's output (the run summary)."""
-    matched = (p
-               | "InputGlobs" >> beam.Create(sorted(options.input))
-               | "MatchFiles" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+    files = (p
+             | "InputGlobs" >> beam.Create(sorted(options.input))
+             | "MatchFiles" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW))
+    directories = p | "MatchedDirectories" >> beam.Create(
+        [FileMetadata(path, 0) for path in matched_directories(options.input)])
+    matched = ((files, directories)
+               | "AllMatches" >> beam.Flatten()
                | "SpreadFiles" >> beam.Reshuffle())
     read = matched | "ReadRawFiles" >> beam.ParDo(ReadRawFiles(options.read_limits())).with_outputs(
         "rejects", main="pages")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import glob
 import logging
+import os
 import re
 import zlib
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import apache_beam as beam
 import ftfy
@@ -164,9 +166,15 @@ def _detect_legacy_encoding(data: bytes) -> tuple[str, str]:
     try:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(data[:200_000]).best()
+        matches = from_bytes(data[:200_000])
+        best = matches.best()
         if best is not None and best.encoding:
-            return data.decode(best.encoding, errors="replace"), best.encoding
+            # Short Western texts often score the same in several code pages (cp1250, cp1257,
+            # cp1252...); on a tie, windows-1252 wins, as in the HTML standard's fallback: it is
+            # by far the most common legacy encoding of the web ("pequeño", not "pequeńo").
+            tied = {m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
+            encoding = "cp1252" if "cp1252" in tied else best.encoding
+            return data.decode(encoding, errors="replace"), encoding
     except Exception:  # detection is a heuristic; any failure falls back below
         LOG.debug("charset detection failed", exc_info=True)
     try:
@@ -233,6 +241,18 @@ def page_from_bytes(source: str, data: bytes, limits: ReadLimits) -> RawPage:
         raise RejectError("empty", "the file holds no visible characters once decoded")
     check_shape(text, limits)
     return RawPage(source=source, content=text, format=sniff_format(source, text), encoding=encoding)
+
+
+def matched_directories(globs: Sequence[str]) -> list[str]:
+    """Local directories the globs match. Beam's matcher lists files only, so a directory named
+    like an input ("2024.txt/") would vanish without a trace; listed here, it becomes a
+    `not_a_file` reject. Object stores have no directories: remote globs give nothing here."""
+    found: set[str] = set()
+    for pattern in globs:
+        if "://" in pattern:
+            continue
+        found.update(path for path in glob.glob(pattern, recursive=True) if os.path.isdir(path))
+    return sorted(os.path.abspath(path) for path in found)
 
 
 def read_bounded(path: str, limit: int) -> bytes:
