@@ -1,0 +1,273 @@
+"""Throughput, memory and scaling of the whole pipeline, measured against the library floor.
+
+    python -m bench.throughput                          # 20,000 documents, 1 and 2 workers
+    python -m bench.throughput --sizes 5000,20000       # time per document as the corpus grows
+    python -m bench.throughput --sizes 5000,20000,100000 --large   # 100k only behind --large
+
+For each size a corpus is generated (deterministic) from the pages of ../shared/data/aeb-dev
+(HTML, half of them gzipped), their rendered visible text (plain-text pages with the site's
+chrome) and seeds/: every document's words are shuffled among the page's own words so no two
+documents are alike, chrome lines vary, and about 10% are near-duplicates of another document
+(a trimmed copy with a new headline and chrome).
+
+Then, side by side on the same files:
+- the **library floor**: one plain Python process doing only the unavoidable library calls per
+  file: read and decode (gzip, UTF-8), `trafilatura.extract` for HTML, one `langdetect` call;
+- the **pipeline**, `python -m pipeline` exactly as a user runs it, with one worker
+  (DirectRunner in memory) and two (multi_processing), each timed from process start to exit.
+Printed: documents/s, MB/s, peak RSS of the whole process tree (sampled from /proc), the ratio
+pipeline time / floor time, and the time spent per stage (Beam counters the pipeline keeps).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+AEB = REPO.parent / "shared" / "data" / "aeb-dev"
+NEAR_DUPLICATE_SHARE = 0.10
+_WORD = re.compile(r"\w{4,}")
+_TEXT_NODE = re.compile(r">([^<]{20,})<")
+CHROME = ["Share on Facebook", "Share on X", "Related Articles", "Subscribe to our newsletter",
+          "Advertisement", "Back to top", "Comments (3)", "Most read", "Accept all cookies",
+          "Sign in", "Follow us", "Privacy policy", "Terms of use", "© 2026 All rights reserved"]
+
+
+# ----------------------------------------------------------------------------- corpus
+def base_pages() -> list[tuple[str, str]]:
+    """(format, content) of every base page: AEB HTML, its visible text, and the seeds."""
+    from transforms.render import render_visible_text
+
+    pages: list[tuple[str, str]] = []
+    for path in sorted((AEB / "html").glob("*.html.gz")):
+        html = gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace")
+        pages.append(("html", html))
+        pages.append(("text", render_visible_text(html)))
+    for path in sorted((REPO / "seeds").glob("*.txt")):
+        pages.append(("text", path.read_text(encoding="utf-8")))
+    if not pages:
+        raise SystemExit(f"no base pages: {AEB} is absent")
+    return pages
+
+
+def _shuffle_words(text: str, rng: random.Random) -> str:
+    """Every word of 4+ letters replaced by another word of the same text: same shape, same
+    language, same length distribution, but a document of its own."""
+    pool = _WORD.findall(text)
+    if not pool:
+        return text
+    return _WORD.sub(lambda _m: rng.choice(pool), text)
+
+
+def make_document(number: int, bases: Sequence[tuple[str, str]], previous: str | None) -> tuple[str, str]:
+    """(file name, content) of document `number`; about 10% copy `previous` with edits."""
+    rng = random.Random(number)
+    if previous is not None and rng.random() < NEAR_DUPLICATE_SHARE:
+        fmt = "text"
+        paragraphs = [p for p in previous.split("\n\n") if p.strip()]
+        kept = paragraphs[:max(3, int(len(paragraphs) * 0.8))]
+        content = "\n\n".join([rng.choice(CHROME), "An outlet's own headline", *kept, rng.choice(CHROME)])
+    else:
+        fmt, page = bases[number % len(bases)]
+        if fmt == "html":
+            content = _TEXT_NODE.sub(lambda m: ">" + _shuffle_words(m.group(1), rng) + "<", page)
+        else:
+            chrome = rng.sample(CHROME, 3)
+            content = "\n\n".join([chrome[0], _shuffle_words(page, rng), chrome[1], chrome[2]])
+    suffix = ".html" if fmt == "html" else ".txt"
+    if number % 2:
+        suffix += ".gz"
+    return f"doc{number:07d}{suffix}", content
+
+
+def write_corpus(folder: Path, n_docs: int) -> int:
+    """Writes n_docs files into folder; returns total bytes on disk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = base_pages()
+    previous: str | None = None
+    total = 0
+    for number in range(n_docs):
+        name, content = make_document(number, bases, previous)
+        data = content.encode("utf-8")
+        if name.endswith(".gz"):
+            data = gzip.compress(data, compresslevel=6, mtime=0)
+        (folder / name).write_bytes(data)
+        total += len(data)
+        previous = content if name.split(".")[1] == "txt" else None
+    return total
+
+
+# ----------------------------------------------------------------------------- the floor
+def floor_loop(folder: Path) -> dict:
+    """The unavoidable library work per file, in one plain loop (no Beam, no cleaning)."""
+    import trafilatura
+    from langdetect import DetectorFactory, detect
+    from langdetect.lang_detect_exception import LangDetectException
+
+    DetectorFactory.seed = 0
+    started = time.perf_counter()
+    docs = 0
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+        text = data.decode("utf-8", errors="replace")
+        if ".html" in path.name:
+            text = trafilatura.extract(text) or ""
+        try:
+            detect(text)
+        except LangDetectException:
+            pass
+        docs += 1
+    return {"seconds": time.perf_counter() - started, "docs": docs}
+
+
+# ----------------------------------------------------------------------------- measuring
+class TreeRssSampler:
+    """Peak resident memory of a process and all its descendants, sampled from /proc."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self._pid = pid
+        self._interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "TreeRssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._tree_pages() * page)
+            self._stop.wait(self._interval)
+
+    def _tree_pages(self) -> int:
+        children: dict[int, list[int]] = {}
+        rss: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry)
+            children.setdefault(int(fields[1]), []).append(pid)
+            rss[pid] = int(fields[21])
+        total, stack = 0, [self._pid]
+        while stack:
+            pid = stack.pop()
+            total += rss.get(pid, 0)
+            stack.extend(children.get(pid, ()))
+        return total
+
+
+def timed_process(cmd: Sequence[str]) -> tuple[float, int, str]:
+    """(wall seconds, peak tree RSS bytes, stdout) of a command run to completion."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        with TreeRssSampler(proc.pid) as sampler:
+            stdout, stderr = proc.communicate()
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
+    return elapsed, sampler.peak_bytes, stdout
+
+
+STAGE_LINE = re.compile(r"^\s*seconds in stages\s+(.*)$", re.M)
+
+
+def stage_seconds(stdout: str) -> str:
+    match = STAGE_LINE.search(stdout)
+    return match.group(1) if match else "(not reported by this runner)"
+
+
+def run_size(n_docs: int, workers: Sequence[int], keep: Path | None) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        root = keep or Path(tmp)
+        corpus = root / f"corpus-{n_docs}"
+        megabytes = write_corpus(corpus, n_docs) / 1e6
+        floor_s, floor_rss, out = timed_process([sys.executable, "-m", "bench.throughput", "--floor", str(corpus)])
+        inner = json.loads(out.strip().splitlines()[-1])
+        rows.append({"docs": n_docs, "what": "library floor", "seconds": floor_s, "rss": floor_rss,
+                     "mb": megabytes, "ratio": 1.0, "stages": f"loop {inner['seconds']:.1f}"})
+        for count in workers:
+            mode = ["--direct_running_mode=in_memory"] if count == 1 else [
+                "--direct_running_mode=multi_processing", f"--direct_num_workers={count}"]
+            cmd = [sys.executable, "-m", "pipeline", "--input", str(corpus / "*"),
+                   "--output", str(root / f"out-{n_docs}-{count}"), *mode]
+            seconds, rss, stdout = timed_process(cmd)
+            rows.append({"docs": n_docs, "what": f"pipeline, {count} worker{'s' * (count > 1)}",
+                         "seconds": seconds, "rss": rss, "mb": megabytes, "ratio": seconds / floor_s,
+                         "stages": stage_seconds(stdout)})
+    return rows
+
+
+def print_rows(rows: Sequence[dict]) -> None:
+    print(f"{'docs':>7} {'what':<22} {'seconds':>8} {'docs/s':>8} {'MB/s':>6} {'ms/doc':>7} "
+          f"{'peak RSS':>9} {'x floor':>8}  time in stages (s)")
+    for row in rows:
+        print(f"{row['docs']:>7} {row['what']:<22} {row['seconds']:8.1f} {row['docs'] / row['seconds']:8.1f} "
+              f"{row['mb'] / row['seconds']:6.2f} {1000 * row['seconds'] / row['docs']:7.2f} "
+              f"{row['rss'] / 2**20:7.0f}MB {row['ratio']:7.2f}x  {row['stages']}")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="20000", help="comma-separated corpus sizes (default %(default)s)")
+    parser.add_argument("--workers", default="1,2", help="worker counts to run (default %(default)s)")
+    parser.add_argument("--large", action="store_true", help="allow sizes above 50,000 (slow)")
+    parser.add_argument("--keep", type=Path, help="keep corpora and outputs in this folder")
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # internal: run the floor loop
+    args = parser.parse_args(argv)
+    if args.floor:
+        print(json.dumps(floor_loop(args.floor)))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if any(size > 50_000 for size in sizes) and not args.large:
+        parser.error("sizes above 50,000 take long: add --large")
+    workers = [int(w) for w in args.workers.split(",")]
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    all_rows: list[dict] = []
+    for size in sizes:
+        rows = run_size(size, workers, args.keep)
+        all_rows.extend(rows)
+        print_rows(rows)
+    if len(sizes) > 1:
+        print("\ncost per document relative to the smallest size:")
+        for what in sorted({r["what"] for r in all_rows}):
+            mine = [r for r in all_rows if r["what"] == what]
+            first = mine[0]["seconds"] / mine[0]["docs"]
+            print(f"  {what:<22} " + ", ".join(f"{r['docs']}: {r['seconds'] / r['docs'] / first:.2f}x" for r in mine))
+    by_size = {}
+    for row in all_rows:
+        by_size.setdefault(row["docs"], {})[row["what"]] = row["seconds"]
+    for size, times in by_size.items():
+        if "pipeline, 1 worker" in times and "pipeline, 2 workers" in times:
+            print(f"two workers vs one at {size}: {times['pipeline, 1 worker'] / times['pipeline, 2 workers']:.2f}x throughput")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
