@@ -86,3 +86,32 @@ def test_an_exception_in_one_page_is_a_reject_and_the_rest_is_written(faulty_cle
     assert "ValueError: injected failure" in rejects[0]["detail"]
     written = read_table(out, "documents") + read_table(out, "duplicates")
     assert sorted(r["source"].rsplit("/", 1)[1] for r in written) == [f"ok{n}.txt" for n in range(4)]
+
+
+@pytest.mark.slow
+def test_a_run_killed_midway_leaves_no_partial_table_file_and_a_rerun_completes(tmp_path):
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    from tests.conftest import REPO_ROOT, SEEDS
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pipeline", "--input", str(SEEDS / "*.txt"), "--output", str(out),
+           "--runner=FnApiRunner", "--num_shards=2"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    give_up = time.monotonic() + 120
+    # Kill the moment the first Parquet file appears anywhere (a shard being written).
+    while proc.poll() is None and time.monotonic() < give_up and not list(out.rglob("*.parquet")):
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait(timeout=30)
+    for table in ("documents", "duplicates", "rejects"):
+        for path in (out / table).glob("*.parquet"):  # what a reader globbing the table picks up
+            pq.read_table(path)  # must be a complete file, never a partial one
+    if proc.returncode < 0:  # killed before the end: no summary unless the tables were complete
+        assert not (out / "run.json").exists() or len(read_table(out, "documents")) == 4
+    rerun = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert len(read_table(out, "documents")) == 4 and len(read_table(out, "duplicates")) == 1
