@@ -115,3 +115,15 @@ def test_a_run_killed_midway_leaves_no_partial_table_file_and_a_rerun_completes(
     rerun = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len(read_table(out, "documents")) == 4 and len(read_table(out, "duplicates")) == 1
+
+
+def test_a_timeout_inside_the_html_extractor_is_not_swallowed(monkeypatch):
+    import transforms.htmlclean
+    from transforms.clean import clean_page
+
+    monkeypatch.setattr(transforms.htmlclean, "_extract", lambda html, url: busy(30))
+    started = time.monotonic()
+    with pytest.raises(DocumentTimeout):
+        with deadline(0.3):
+            clean_page("<html><body><p>x</p></body></html>", "html")
+    assert time.monotonic() - started < 5

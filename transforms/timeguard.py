@@ -21,8 +21,11 @@ from contextlib import contextmanager
 WATCH_INTERVAL_SECONDS = 0.05
 
 
-class DocumentTimeout(Exception):
-    """Raised in a worker thread whose document ran past its deadline."""
+class DocumentTimeout(BaseException):
+    """Raised in a worker thread whose document ran past its deadline.
+
+    A BaseException, like KeyboardInterrupt, so that the `except Exception` blocks inside
+    extractors (and our own never-raise wrappers such as `clean_html`) let it through."""
 
 
 class _Watchdog:
