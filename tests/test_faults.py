@@ -12,6 +12,7 @@ import transforms.clean
 from pipeline.cli import main as pipeline_main
 from tests.conftest import read_table
 from transforms.clean import CleanDocuments
+from transforms.routing import SplitRoutes
 from transforms.timeguard import DocumentTimeout, deadline
 
 ARTICLE = ("The meeting at the National Palace was called to discuss the new upsurge in the flow "
@@ -64,11 +65,11 @@ def test_slow_page_becomes_a_timeout_reject_without_stalling_the_bundle(faulty_c
     pages = [page("/slow.txt", "HANG " + ARTICLE), page("/ok.txt", ARTICLE), page("/ok2.txt", ARTICLE + " Again.")]
     started = time.monotonic()
     with TestPipeline(runner="FnApiRunner") as p:
-        out = p | beam.Create(pages) | beam.ParDo(CleanDocuments(doc_timeout=0.5)).with_outputs(
-            "rejects", main="documents")
-        assert_that(out.documents | "Sources" >> beam.Map(lambda d: d["source"]),
+        out = p | beam.Create(pages) | beam.ParDo(CleanDocuments(doc_timeout=0.5)) | SplitRoutes(
+            "documents", "rejects")
+        assert_that(out["documents"] | "Sources" >> beam.Map(lambda d: d["source"]),
                     equal_to(["/ok.txt", "/ok2.txt"]), label="CheckDocuments")
-        assert_that(out.rejects | "Reasons" >> beam.Map(lambda r: (r["source"], r["reason"])),
+        assert_that(out["rejects"] | "Reasons" >> beam.Map(lambda r: (r["source"], r["reason"])),
                     equal_to([("/slow.txt", "timeout")]), label="CheckRejects")
     assert time.monotonic() - started < 20  # the hang alone would take 30 s
 

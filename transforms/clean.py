@@ -14,10 +14,12 @@ from apache_beam.metrics import Metrics
 from transforms.dedup import content_hash
 from transforms.htmlclean import clean_html
 from transforms.records import FORMAT_HTML, CleanResult, doc_id_for, make_reject
+from transforms.routing import route
 from transforms.textclean import clean_text
 from transforms.timeguard import DocumentTimeout, deadline
 
 LOG = logging.getLogger(__name__)
+DOCUMENTS = "documents"
 REJECTS = "rejects"
 NAMESPACE = "clean"
 DEFAULT_DOC_TIMEOUT_SECONDS = 5.0
@@ -61,8 +63,8 @@ def document_from_clean(page: dict[str, Any], result: CleanResult) -> dict[str, 
 
 
 class CleanDocuments(beam.DoFn):
-    """RawPage dict -> document dict; pages with no article text, that take longer than the
-    per-document limit, or that make the cleaner raise go to 'rejects'."""
+    """RawPage dict -> (DOCUMENTS, document dict); pages with no article text, that take longer
+    than the per-document limit, or that make the cleaner raise go to REJECTS (transforms.routing)."""
 
     def __init__(self, doc_timeout: float | None = DEFAULT_DOC_TIMEOUT_SECONDS) -> None:
         self._doc_timeout = doc_timeout
@@ -82,20 +84,17 @@ class CleanDocuments(beam.DoFn):
         except DocumentTimeout:
             self._timeouts.inc()
             LOG.warning("cleaning %s took over %ss: rejected", source, self._doc_timeout)
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, make_reject(source, "timeout", f"extraction and cleaning took longer than the "
-                                                        f"per-document limit of {self._doc_timeout} s"))
+            yield route(REJECTS, make_reject(source, "timeout", f"extraction and cleaning took longer than the "
+                                                                f"per-document limit of {self._doc_timeout} s"))
             return
         except Exception as exc:  # one bad page must not fail the bundle; it is kept as a reject
             LOG.exception("cleaning %s failed", source)
             self._failures.inc()
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, make_reject(source, "internal_error", f"cleaning raised {type(exc).__name__}: {exc}"))
+            yield route(REJECTS, make_reject(source, "internal_error", f"cleaning raised {type(exc).__name__}: {exc}"))
             return
         self._removed_lines.inc(len(result.removed))
         if document is None:
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, make_reject(source, "no_content",
-                                     f"cleaning removed all {len(result.removed)} lines: no article text was found"))
+            yield route(REJECTS, make_reject(source, "no_content",
+                                             f"cleaning removed all {len(result.removed)} lines: no article text was found"))
             return
-        yield document
+        yield route(DOCUMENTS, document)

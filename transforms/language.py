@@ -15,8 +15,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.records import make_reject
+from transforms.routing import route
 
 LOG = logging.getLogger(__name__)
+DOCUMENTS = "documents"
 REJECTS = "rejects"
 
 UNDETERMINED = "und"
@@ -98,7 +100,8 @@ def _voting_paragraphs(paragraphs: Iterable[str]) -> Iterator[str]:
 
 
 class DetectLanguage(beam.DoFn):
-    """Adds `language` and `language_score` to each document dict; a failure is a reject."""
+    """(DOCUMENTS, the document dict with `language` and `language_score` added) for each
+    document, or (REJECTS, reject row) when detection fails (transforms.routing)."""
 
     def setup(self) -> None:
         self._probabilities = load_langdetect()
@@ -110,7 +113,7 @@ class DetectLanguage(beam.DoFn):
         except Exception as exc:  # a bug must cost one document, not the run: kept as a reject
             LOG.exception("language detection on %s failed", doc.get("source"))
             self._failures.inc()
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(
+            yield route(REJECTS, make_reject(
                 doc["source"], "internal_error", f"language detection raised {type(exc).__name__}: {exc}"))
             return
-        yield {**doc, "language": language, "language_score": score}
+        yield route(DOCUMENTS, {**doc, "language": language, "language_score": score})

@@ -21,9 +21,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.records import FORMAT_HTML, FORMAT_TEXT, make_reject
+from transforms.routing import route
 
 LOG = logging.getLogger(__name__)
 
+PAGES = "pages"
 REJECTS = "rejects"
 
 
@@ -287,7 +289,7 @@ def read_bounded(path: str, limit: int) -> bytes:
 
 
 class ReadRawFiles(beam.DoFn):
-    """FileMetadata -> RawPage dict on the main output, reject rows on 'rejects'."""
+    """FileMetadata -> (PAGES, RawPage dict) or (REJECTS, reject row); see transforms.routing."""
 
     def __init__(self, limits: ReadLimits) -> None:
         self._limits = limits
@@ -300,21 +302,20 @@ class ReadRawFiles(beam.DoFn):
         try:
             data = read_bounded(path, self._limits.max_raw_bytes)
         except IsADirectoryError:
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(path, "not_a_file", "the path is a directory, not a file"))
+            yield route(REJECTS, make_reject(path, "not_a_file", "the path is a directory, not a file"))
             return
         except (OSError, IOError) as exc:
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(path, "read_error", f"could not read the file: {exc}"))
+            yield route(REJECTS, make_reject(path, "read_error", f"could not read the file: {exc}"))
             return
         try:
             page = page_from_bytes(path, data, self._limits)
         except RejectError as exc:
-            yield beam.pvalue.TaggedOutput(REJECTS, make_reject(path, exc.reason, exc.detail))
+            yield route(REJECTS, make_reject(path, exc.reason, exc.detail))
             return
         except Exception as exc:  # a bug must cost one file, not the run: kept as a reject
             LOG.exception("reading %s failed", path)
             self._failures.inc()
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, make_reject(path, "internal_error", f"reading raised {type(exc).__name__}: {exc}"))
+            yield route(REJECTS, make_reject(path, "internal_error", f"reading raised {type(exc).__name__}: {exc}"))
             return
-        yield dataclasses.asdict(page)
+        yield route(PAGES, dataclasses.asdict(page))
 
