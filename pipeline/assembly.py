@@ -1,39 +1,82 @@
 """Builds the pipeline graph: read -> clean -> language -> dedup -> write. No text logic here."""
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 
 from pipeline.options import IngestOptions
-from transforms.clean import CleanDocuments
-from transforms.dedup import DedupConfig, DeduplicateDocuments
+from transforms.clean import DOCUMENTS, CleanDocuments
+from transforms.dedup import DedupConfig, DeduplicateDocuments, index_row
 from transforms.language import DetectLanguage
-from transforms.read import ReadRawFiles, matched_directories
-from transforms.write import WriteTables
+from transforms.read import PAGES, REJECTS, ReadRawFiles, matched_directories
+from transforms.routing import SplitRoutes
+from transforms.state import NEW, SKIPPED, ManifestRows, PriorIndex, SkipIngested
+from transforms.write import INPUTS_KEY, SKIPPED_KEY, RunLayout, WriteTables
 
 
-def build_pipeline(p: beam.Pipeline, options: IngestOptions, run_id: str, run_info: dict[str, Any]) -> beam.PCollection:
-    """Adds every stage to `p`; returns the commit step's output (the run summary)."""
-    files = (p
-             | "InputGlobs" >> beam.Create(sorted(options.input))
-             | "MatchFiles" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW))
+@dataclasses.dataclass(frozen=True)
+class PriorState:
+    """The state files of the runs committed before this one (listed when the graph is built)."""
+
+    manifest_paths: list[str]
+    index_paths: list[str]
+
+
+def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, run_info: dict[str, Any],
+                   prior: PriorState | None = None,
+                   listed_inputs: Sequence[FileMetadata] | None = None) -> beam.PCollection:
+    """Adds every stage to `p`; returns the commit step's output (the run summary).
+
+    `prior` is given for incremental runs (`layout.state_dir`). `listed_inputs`, the files the
+    globs matched when the job was submitted, replaces matching inside the pipeline: the
+    DaskRunner splits work only where a Create splits its elements into partitions."""
+    if listed_inputs is not None:
+        files = p | "ListedFiles" >> beam.Create(list(listed_inputs))
+    else:
+        files = (p
+                 | "InputGlobs" >> beam.Create(sorted(options.input))
+                 | "MatchFiles" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW))
     directories = p | "MatchedDirectories" >> beam.Create(
         [FileMetadata(path, 0) for path in matched_directories(options.input)])
     matched = ((files, directories)
                | "AllMatches" >> beam.Flatten()
                | "SpreadFiles" >> beam.Reshuffle())
-    read = matched | "ReadRawFiles" >> beam.ParDo(ReadRawFiles(options.read_limits())).with_outputs(
-        "rejects", main="pages")
-    cleaned = read.pages | "CleanDocuments" >> beam.ParDo(CleanDocuments(options.doc_timeout)).with_outputs(
-        "rejects", main="documents")
-    tagged = cleaned.documents | "DetectLanguage" >> beam.ParDo(DetectLanguage()).with_outputs(
-        "rejects", main="documents")
-    kept, duplicates = tagged.documents | "Deduplicate" >> DeduplicateDocuments(DedupConfig())
-    rejects = (read.rejects, cleaned.rejects, tagged.rejects) | "AllRejects" >> beam.Flatten()
-    input_count = matched | "CountInputs" >> beam.combiners.Count.Globally()
-    tables = {"documents": kept, "duplicates": duplicates, "rejects": rejects}
-    return (tables, input_count) | "WriteTables" >> WriteTables(
-        options.output, run_id, options.num_shards, run_info)
+    counters = [matched | "CountInputs" >> beam.Map(lambda _: (INPUTS_KEY, 1))]
+    state_tables: dict[str, beam.PCollection] = {}
+    if layout.incremental:
+        if prior is None:
+            raise ValueError("an incremental run needs the prior state's files")
+        ingested = matched | "SkipIngested" >> SkipIngested(prior.manifest_paths, options.max_raw_bytes)
+        counters.append(ingested[SKIPPED] | "CountSkipped" >> beam.Map(lambda _: (SKIPPED_KEY, 1)))
+        to_read = ingested[NEW] | "NewFiles" >> beam.Map(lambda new: new[0])
+    else:
+        to_read = matched
+
+    read = (to_read
+            | "ReadRawFiles" >> beam.ParDo(ReadRawFiles(options.read_limits()))
+            | "RouteRead" >> SplitRoutes(PAGES, REJECTS))
+    cleaned = (read[PAGES]
+               | "CleanDocuments" >> beam.ParDo(CleanDocuments(options.doc_timeout))
+               | "RouteClean" >> SplitRoutes(DOCUMENTS, REJECTS))
+    tagged = (cleaned[DOCUMENTS]
+              | "DetectLanguage" >> beam.ParDo(DetectLanguage())
+              | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
+    config = DedupConfig()
+    if layout.incremental:
+        earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths)
+        kept, duplicates = (tagged[DOCUMENTS], earlier) | "Deduplicate" >> DeduplicateDocuments(config)
+    else:
+        kept, duplicates = tagged[DOCUMENTS] | "Deduplicate" >> DeduplicateDocuments(config)
+    rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
+    if layout.incremental:
+        state_tables = {
+            "manifest": (ingested[NEW], rejects) | "Manifest" >> ManifestRows(layout.run_id),
+            "index": kept | "IndexKept" >> beam.Map(index_row, layout.run_id, config),
+        }
+    tables = {"documents": kept, "duplicates": duplicates, "rejects": rejects, **state_tables}
+    all_counters = counters | "AllCounters" >> beam.Flatten()
+    return (tables, all_counters) | "WriteTables" >> WriteTables(layout, options.num_shards, run_info)

@@ -6,17 +6,20 @@ import datetime
 import difflib
 import json
 import logging
+import os
 import secrets
 import sys
 from typing import Any, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline.assembly import build_pipeline
+from pipeline.assembly import PriorState, build_pipeline
 from pipeline.options import IngestOptions, own_flags
-from transforms.write import RUN_SUMMARY
+from transforms import state
+from transforms.write import RunLayout
 
 LOG = logging.getLogger("pipeline")
 
@@ -27,6 +30,11 @@ Any other flag is passed to Apache Beam, e.g. --runner, --direct_running_mode=mu
 
 # Beam flags whose close look-alikes are not typos of ours (difflib finds --output ~ --outputs).
 SIMILARITY_FOR_TYPO = 0.8
+# Beam 2.77's DaskRunner keeps the partitions of the Create a pipeline starts from all the way
+# through (a GroupByKey does not repartition), and by default makes one per 128 elements: a
+# GroupByKey of 200k elements took 274 s that way and 16.5 s with 4 partitions. A few
+# partitions per worker process keeps every worker busy without a shuffle of thousands of tasks.
+DEFAULT_DASK_PARTITIONS = 8
 
 
 class UsageError(Exception):
@@ -64,20 +72,51 @@ def validate_flags(argv: Sequence[str]) -> None:
         LOG.warning("flag %s is not one of ours nor a Beam flag known here; passing it to the runner", flag)
 
 
-def check_inputs(globs: Sequence[str]) -> int:
-    """Number of paths the globs match now; an error if none matches anything."""
-    total = 0
+def match_inputs(globs: Sequence[str]) -> list[FileMetadata]:
+    """The files the globs match now, in glob order (a file matched by two globs twice, as the
+    pipeline's own matching does); an error if none matches anything."""
+    listed: list[FileMetadata] = []
     for pattern in globs:
         try:
-            matched = sum(len(r.metadata_list) for r in FileSystems.match([pattern]))
+            matched = [m for r in FileSystems.match([pattern]) for m in r.metadata_list]
         except Exception as exc:  # a bad scheme or missing bucket: say which glob
             raise UsageError(f"cannot match --input {pattern}: {exc}") from exc
         if not matched:
             LOG.warning("--input %s matches no file", pattern)
-        total += matched
-    if not total:
+        listed.extend(sorted(matched, key=lambda m: m.path))
+    if not listed:
         raise UsageError("no file matches any --input glob: nothing to ingest")
-    return total
+    return listed
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute: workers of the portable and cluster runners do not run in the
+    folder the command was started from ('seeds/*' matched nothing there)."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def is_dask(runner: str | None) -> bool:
+    return bool(runner) and runner.rsplit(".", 1)[-1] == "DaskRunner"
+
+
+def load_runner_options(argv: Sequence[str]) -> None:
+    """Import the chosen runner's module, so its flags are known to the typo check (the
+    DaskRunner's options exist only once its module is imported)."""
+    runner = PipelineOptions(list(argv)).view_as(StandardOptions).runner
+    if is_dask(runner):
+        try:
+            import apache_beam.runners.dask.dask_runner  # noqa: F401 - registers DaskOptions
+            import dask.distributed  # noqa: F401
+        except ImportError as exc:
+            raise UsageError(f"the DaskRunner needs dask.distributed: pip install 'newsingest[dask]' ({exc})") from exc
+
+
+def with_runner_defaults(argv: list[str]) -> list[str]:
+    """argv plus our defaults for the chosen runner (the user's own flags always win)."""
+    runner = PipelineOptions(argv).view_as(StandardOptions).runner
+    if is_dask(runner) and not any(arg.startswith(("--dask_npartitions", "--dask_partition_size")) for arg in argv):
+        return [*argv, f"--dask_npartitions={DEFAULT_DASK_PARTITIONS}"]
+    return argv
 
 
 def run_info(options: IngestOptions, run_id: str, started: str) -> dict[str, Any]:
@@ -102,16 +141,22 @@ def run_info(options: IngestOptions, run_id: str, started: str) -> dict[str, Any
 
 def format_summary(summary: dict[str, Any]) -> str:
     counts = summary["counts"]
+    incremental = bool(summary.get("options", {}).get("state"))
+    parts = "documents + duplicates + rejects" + (" + skipped" if incremental else "")
     lines = [
         f"Run {summary['run_id']} ({summary['runner']}), {summary['started']} -> {summary['finished']}",
         f"  inputs      {counts['inputs']:>8}",
+    ]
+    if incremental:
+        lines.append(f"  skipped     {counts['skipped']:>8}  (ingested unchanged by an earlier run)")
+    lines += [
         f"  documents   {counts['documents']:>8}",
         f"  duplicates  {counts['duplicates']:>8}  {_inline(counts['duplicates_by_kind'])}",
         f"  rejects     {counts['rejects']:>8}  {_inline(counts['rejects_by_reason'])}",
-        "  accounted   " + ("yes: documents + duplicates + rejects = inputs" if counts["accounted"]
-                            else "NO: documents + duplicates + rejects != inputs"),
+        "  accounted   " + (f"yes: {parts} = inputs" if counts["accounted"] else f"NO: {parts} != inputs"),
         f"  languages   {_inline(counts['languages'])}",
         f"  removed lines by reason  {_inline(counts['removed_lines_by_reason'])}",
+        f"  written by  {len(summary.get('workers', []))} worker process(es): {', '.join(summary.get('workers', []))}",
     ]
     return "\n".join(lines)
 
@@ -120,8 +165,8 @@ def _inline(counter: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))) or "-"
 
 
-def read_summary(output_dir: str) -> dict[str, Any]:
-    with FileSystems.open(FileSystems.join(output_dir, RUN_SUMMARY)) as handle:
+def read_summary(path: str) -> dict[str, Any]:
+    with FileSystems.open(path) as handle:
         return json.loads(handle.read().decode("utf-8"))
 
 
@@ -132,24 +177,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     LOG.setLevel(logging.INFO)
-    options = PipelineOptions(argv)
-    ingest = options.view_as(IngestOptions)
     try:
+        load_runner_options(argv)
         validate_flags(argv)
+        argv = with_runner_defaults(argv)
+        options = PipelineOptions(argv)
+        ingest = options.view_as(IngestOptions)
         if not ingest.input or not ingest.output:
             raise UsageError("--input GLOB and --output DIR are required (see --help)")
         if ingest.num_shards < 1:
             raise UsageError("--num_shards must be at least 1")
-        matched = check_inputs(ingest.input)
+        ingest.input = [absolute(pattern) for pattern in ingest.input]
+        ingest.output = absolute(ingest.output)
+        ingest.state = absolute(ingest.state) if ingest.state else None
+        listed = match_inputs(ingest.input)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started = datetime.datetime.now(datetime.timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-    LOG.info("run %s: %d paths matched; writing to %s", run_id, matched, ingest.output)
+    layout = RunLayout(ingest.output, run_id, ingest.state)
+    prior = None
+    if layout.incremental:
+        for done in state.recover(layout.state_dir, layout.output_dir):
+            LOG.warning("state %s: %s", layout.state_dir, done)
+        committed = state.committed_run_ids(state.read_state(layout.state_dir))
+        prior = PriorState(manifest_paths=state.state_files(layout.state_dir, "manifest", committed),
+                           index_paths=state.state_files(layout.state_dir, "index", committed))
+        LOG.info("state %s: %d earlier runs, %d manifest and %d index files",
+                 layout.state_dir, len(committed), len(prior.manifest_paths), len(prior.index_paths))
+    runner = options.view_as(StandardOptions).runner
+    LOG.info("run %s: %d paths matched; writing to %s", run_id, len(listed), layout.run_folder)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, ingest, run_id, run_info(ingest, run_id, started.isoformat(timespec="seconds")))
-    pipeline.run().wait_until_finish()
-    summary = read_summary(ingest.output)
+    build_pipeline(pipeline, ingest, layout, run_info(ingest, run_id, started.isoformat(timespec="seconds")),
+                   prior=prior, listed_inputs=listed if is_dask(runner) else None)
+    result = pipeline.run()
+    result.wait_until_finish()
+    client = getattr(result, "client", None)  # the DaskRunner's; closed before its cluster goes away
+    if client is not None:
+        client.close()
+    summary = read_summary(layout.summary_path)
     print(format_summary(summary))
+    if summary["counts"]["inputs"] != len(listed):
+        LOG.warning("the workers matched %d paths where this process matched %d: did the inputs change "
+                    "during the run, or can the workers not see them?", summary["counts"]["inputs"], len(listed))
     return 0 if summary["counts"]["accounted"] else 1

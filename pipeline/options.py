@@ -22,6 +22,12 @@ class IngestOptions(PipelineOptions):
             help="Output folder: documents/, duplicates/, rejects/ (Parquet) and run.json. "
                  "A rerun replaces what a previous run wrote there.")
         parser.add_argument(
+            "--state", default=None,
+            help="State folder of scheduled, incremental runs (any Beam filesystem). With it, inputs "
+                 "an earlier run ingested unchanged are skipped, documents are deduplicated against "
+                 "earlier runs' documents, and each run writes its own folder OUTPUT/run=<run id>/ "
+                 "instead of replacing OUTPUT. Without it, every run ingests everything.")
+        parser.add_argument(
             "--num_shards", type=int, default=DEFAULT_NUM_SHARDS,
             help="Parquet files per table, at most (default %(default)s); rows are spread by doc_id.")
         parser.add_argument(

@@ -45,10 +45,12 @@ def test_summary_accounts_for_every_input():
         {"table": "documents", "stats": row_stats("documents", [doc("a"), doc("b")])},
         {"table": "rejects", "stats": row_stats("rejects", [make_reject("/x", "binary", "not text")])},
     ]
-    summary = build_summary(3, shards, {"run_id": "r"})
+    summary = build_summary({"inputs": 3}, shards, {"run_id": "r"})
     assert summary["counts"]["accounted"] is True
     assert summary["counts"]["rejects_by_reason"] == {"binary": 1}
-    assert build_summary(4, shards, {"run_id": "r"})["counts"]["accounted"] is False
+    assert build_summary({"inputs": 4}, shards, {"run_id": "r"})["counts"]["accounted"] is False
+    # An incremental run accounts for the inputs an earlier run ingested unchanged as skipped.
+    assert build_summary({"inputs": 4, "skipped": 1}, shards, {"run_id": "r"})["counts"]["accounted"] is True
 
 
 def test_merge_stats_adds_counters():

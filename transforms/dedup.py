@@ -5,6 +5,12 @@ Kept-copy rule (documented in README): in each cluster the kept document is the 
 most characters of clean text, then the earliest `published` date (unknown dates last), then
 the smallest `doc_id`. Every duplicate row names the kept document (`duplicate_of`, always a
 row of the documents table) and its similarity to it.
+
+Incremental runs (`--state`) also pass the index of documents earlier runs kept (`prior`
+rows, transforms.state). Those were published already and cannot become duplicates, so they
+rank before every new document: a new copy of one of them is a duplicate of it. Index rows of
+inputs that changed and are ingested again (`superseded`) only count for exact copies: an
+unchanged body is a duplicate of its own earlier document, an edited one a new version.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import apache_beam as beam
 from transforms.neardup import (Fingerprint, NearDupConfig, bucket_pairs, candidate_keys, linked_clusters,
                                 fingerprint, informative, sentence_hashes, verify, widest_paths,
                                 with_frequencies, worth_verifying)
+from transforms.routing import Routed, SplitRoutes, route
 
 _SPACE = re.compile(r"\s+")
 DedupConfig = NearDupConfig  # the stage's settings are the near-duplicate thresholds
@@ -31,19 +38,33 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalize_for_hash(text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def keep_rank(doc: dict[str, Any]) -> tuple:
-    """Sort key of the kept copy: most text, then earliest date (none last), then smallest id."""
+KEPT = "kept"
+DUPLICATES = "duplicates"
+EXACT_OF_NEW = "exact_of_new"  # exact copies whose kept document may itself turn out a near duplicate
+
+
+def keep_rank(doc: dict[str, Any], prior: bool = False) -> tuple:
+    """Sort key of the kept copy: an earlier run's document first (it is published already),
+    then most text, then earliest date (none last), then smallest id."""
     published = doc.get("published")
-    return (-doc["n_chars"], published is None, published.isoformat() if published else "", doc["doc_id"])
+    return (not prior, -doc["n_chars"], published is None, published.isoformat() if published else "",
+            doc["doc_id"])
 
 
-def _split_exact(item: tuple[str, Iterable[dict[str, Any]]]) -> Iterator[Any]:
-    _, docs = item
-    ranked = sorted(docs, key=keep_rank)
-    yield ranked[0]
-    for dup in ranked[1:]:
-        yield beam.pvalue.TaggedOutput(
-            "duplicates", {**dup, "duplicate_of": ranked[0]["doc_id"], "duplicate_kind": "exact", "similarity": 1.0})
+def duplicate_row(doc: dict[str, Any], kept_id: str, kind: str, similarity: float) -> dict[str, Any]:
+    return {**doc, "duplicate_of": kept_id, "duplicate_kind": kind, "similarity": similarity}
+
+
+def _split_exact(item: tuple[str, dict[str, Iterable[dict[str, Any]]]]) -> list[Routed]:
+    _, grouped = item
+    ranked = sorted(grouped["new"], key=keep_rank)
+    priors = sorted(grouped.get("prior", ()), key=lambda row: keep_rank(row, prior=True))
+    if not ranked:
+        return []  # only an earlier run's document has this body
+    if priors:  # a copy of a document an earlier run kept: final, whatever else it resembles
+        return [route(DUPLICATES, duplicate_row(dup, priors[0]["doc_id"], "exact", 1.0)) for dup in ranked]
+    return [route(KEPT, ranked[0])] + [
+        route(EXACT_OF_NEW, duplicate_row(dup, ranked[0]["doc_id"], "exact", 1.0)) for dup in ranked[1:]]
 
 
 def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_linkage: float
@@ -71,6 +92,27 @@ class _Fingerprint(beam.DoFn):
         yield doc["doc_id"], (fp, keep_rank(doc))
 
 
+def _prior_fingerprint(row: dict[str, Any]) -> tuple[str, tuple[Fingerprint, tuple]]:
+    return row["doc_id"], (fingerprint_from_index(row), keep_rank(row, prior=True))
+
+
+def fingerprint_from_index(row: dict[str, Any]) -> Fingerprint:
+    """The Fingerprint an index row (transforms.state) stores."""
+    return Fingerprint(row["doc_id"], tuple(frozenset(ids) for ids in row["sentences"]))
+
+
+def index_row(doc: dict[str, Any], run_id: str, config: NearDupConfig) -> dict[str, Any]:
+    """What the next incremental run needs of a kept document to find copies of it."""
+    fp = fingerprint(doc["doc_id"], doc["text"], doc.get("language"), config)
+    return {"doc_id": doc["doc_id"], "content_hash": doc["content_hash"], "n_chars": doc["n_chars"],
+            "published": doc.get("published"), "sentences": [sorted(ids) for ids in fp.sentences],
+            "run_id": run_id}
+
+
+def _is_prior(rank: tuple) -> bool:
+    return not rank[0]
+
+
 def _count_sentences(item: tuple[str, Iterable[str]]) -> Iterator[tuple[str, tuple[str, int]]]:
     sentence, doc_ids = item
     doc_ids = sorted(set(doc_ids))
@@ -93,9 +135,14 @@ class NearDuplicates(beam.PTransform):
         super().__init__()
         self._config = config
 
-    def expand(self, docs):
+    def expand(self, inputs):
+        """inputs: new documents, or (new documents, prior index rows)."""
         config = self._config
+        docs, prior = inputs if isinstance(inputs, tuple) else (inputs, None)
         raw = docs | "Fingerprint" >> beam.ParDo(_Fingerprint(config))
+        if prior is not None:
+            raw = ((raw, prior | "PriorFingerprints" >> beam.Map(_prior_fingerprint))
+                   | "WithPriorFingerprints" >> beam.Flatten())
         counts = (raw
                   | "SentenceHashes" >> beam.FlatMap(
                       lambda kv: [(h, kv[0]) for h in set(sentence_hashes(kv[1][0]))])
@@ -106,15 +153,19 @@ class NearDuplicates(beam.PTransform):
                         | "AttachCounts" >> beam.FlatMap(_attach_frequencies))
 
         def keys(kv):
-            doc_id, (fp, _) = kv
+            doc_id, (fp, rank) = kv
             n_informative = min(len(informative(fp, config)), config.key_sentences)
-            return [(key, (doc_id, sentence, n_informative)) for key, sentence in candidate_keys(fp, config)]
+            return [(key, (doc_id, sentence, n_informative, _is_prior(rank)))
+                    for key, sentence in candidate_keys(fp, config)]
 
         def pairs(kv):
             _, members = kv
             members = list(members)
-            sizes = {doc_id: n for doc_id, _, n in members}
-            for (a, b), hit in bucket_pairs([(doc_id, s) for doc_id, s, _ in members], config):
+            sizes = {doc_id: n for doc_id, _, n, _ in members}
+            priors = {doc_id for doc_id, _, _, prior in members if prior}
+            for (a, b), hit in bucket_pairs([(doc_id, s) for doc_id, s, _, _ in members], config):
+                if a in priors and b in priors:
+                    continue  # earlier runs compared these already
                 yield (a, b), (hit, sizes[a], sizes[b])
 
         def worth(kv):
@@ -161,35 +212,45 @@ def _final_split(item) -> Iterator[Any]:
     assignment = list(grouped["near"])
     for doc in grouped["doc"]:
         if not assignment:
-            yield doc
+            yield route(KEPT, doc)
             for copy in grouped["exact"]:
-                yield beam.pvalue.TaggedOutput("duplicates", copy)
+                yield route(DUPLICATES, copy)
             continue
         kept, similarity = assignment[0]
-        yield beam.pvalue.TaggedOutput(
-            "duplicates", {**doc, "duplicate_of": kept, "duplicate_kind": "near", "similarity": similarity})
+        yield route(DUPLICATES, duplicate_row(doc, kept, "near", similarity))
         # Exact copies of a near duplicate point at the document that is kept, never at a duplicate.
         for copy in grouped["exact"]:
-            yield beam.pvalue.TaggedOutput(
-                "duplicates", {**copy, "duplicate_of": kept, "duplicate_kind": "near", "similarity": similarity})
+            yield route(DUPLICATES, duplicate_row(copy, kept, "near", similarity))
 
 
 class DeduplicateDocuments(beam.PTransform):
-    """docs -> (kept documents, duplicate rows)."""
+    """docs, or (docs, {"current": index rows of earlier runs, "superseded": index rows of inputs
+    ingested again}) -> (kept documents, duplicate rows)."""
 
     def __init__(self, config: NearDupConfig = NearDupConfig()) -> None:
         super().__init__()
         self._config = config
 
-    def expand(self, docs):
-        exact = (docs
-                 | "KeyByContentHash" >> beam.Map(lambda d: (d["content_hash"], d))
-                 | "GroupExactCopies" >> beam.GroupByKey()
-                 | "KeepOnePerHash" >> beam.FlatMap(_split_exact).with_outputs("duplicates", main="kept"))
-        near = exact.kept | "NearDuplicates" >> NearDuplicates(self._config)
-        split = ({"doc": exact.kept | "KeyKept" >> beam.Map(lambda d: (d["doc_id"], d)),
-                  "exact": exact.duplicates | "KeyExactByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
+    def expand(self, inputs):
+        docs, priors = inputs if isinstance(inputs, tuple) else (inputs, None)
+        prior = priors["current"] if priors else None
+        by_hash = {"new": docs | "KeyByContentHash" >> beam.Map(lambda d: (d["content_hash"], d))}
+        if priors:
+            by_hash["prior"] = ((priors["current"], priors["superseded"])
+                                | "AllPriors" >> beam.Flatten()
+                                | "KeyPriorByContentHash" >> beam.Map(lambda row: (row["content_hash"], row)))
+        exact = (by_hash
+                 | "GroupExactCopies" >> beam.CoGroupByKey()
+                 | "KeepOnePerHash" >> beam.FlatMap(_split_exact)
+                 | "RouteExact" >> SplitRoutes(KEPT, EXACT_OF_NEW, DUPLICATES))
+        near_input = exact[KEPT] if prior is None else (exact[KEPT], prior)
+        near = near_input | "NearDuplicates" >> NearDuplicates(self._config)
+        split = ({"doc": exact[KEPT] | "KeyKept" >> beam.Map(lambda d: (d["doc_id"], d)),
+                  "exact": exact[EXACT_OF_NEW] | "KeyExactByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
                   "near": near}
                  | "JoinAssignments" >> beam.CoGroupByKey()
-                 | "KeepOrDrop" >> beam.FlatMap(_final_split).with_outputs("duplicates", main="kept"))
-        return split.kept, split.duplicates
+                 | "KeepOrDrop" >> beam.FlatMap(_final_split)
+                 | "RouteFinal" >> SplitRoutes(KEPT, DUPLICATES))
+        duplicates = ((split[DUPLICATES], exact[DUPLICATES])
+                      | "AllDuplicates" >> beam.Flatten())
+        return split[KEPT], duplicates

@@ -102,15 +102,43 @@ def _schema(fields: list[pa.Field], table: str) -> pa.Schema:
     return pa.schema(fields, metadata={"table": table, "schema_version": SCHEMA_VERSION})
 
 
+# State tables (`--state`): what a scheduled run needs from the runs before it.
+MANIFEST_FIELDS = [
+    _field("source", pa.string(), "URI of an input already ingested.", False),
+    _field("size", pa.int64(), "Its size in bytes when it was ingested.", False),
+    _field("sha256", pa.string(), "SHA-256 of its raw bytes when it was ingested.", False),
+    _field("doc_id", pa.string(), "The id its row has in documents, duplicates or rejects.", False),
+    _field("run_id", pa.string(), "The run that ingested it.", False),
+]
+
+INDEX_FIELDS = [
+    _field("doc_id", pa.string(), "A kept document of an earlier run.", False),
+    _field("content_hash", pa.string(), "Its content_hash (finds exact copies).", False),
+    _field("n_chars", pa.int64(), "Its n_chars (the kept-copy rule).", False),
+    _field("published", pa.date32(), "Its published date (the kept-copy rule)."),
+    _field("sentences", pa.list_(pa.list_(pa.uint32())),
+           "Near-duplicate fingerprint: per sentence, the ids of its content words.", False),
+    _field("run_id", pa.string(), "The run that kept it.", False),
+]
+
 DOCUMENT_SCHEMA = _schema(DOCUMENT_FIELDS, "documents")
 DUPLICATE_SCHEMA = _schema(DOCUMENT_FIELDS + DUPLICATE_EXTRA_FIELDS, "duplicates")
 REJECT_SCHEMA = _schema(REJECT_FIELDS, "rejects")
+MANIFEST_SCHEMA = _schema(MANIFEST_FIELDS, "manifest")
+INDEX_SCHEMA = _schema(INDEX_FIELDS, "index")
 
+# The tables a run publishes for readers...
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "documents": DOCUMENT_SCHEMA,
     "duplicates": DUPLICATE_SCHEMA,
     "rejects": REJECT_SCHEMA,
 }
+# ...and the ones it keeps in the state folder for the next run.
+STATE_SCHEMAS: dict[str, pa.Schema] = {
+    "manifest": MANIFEST_SCHEMA,
+    "index": INDEX_SCHEMA,
+}
+ALL_SCHEMAS: dict[str, pa.Schema] = {**TABLE_SCHEMAS, **STATE_SCHEMAS}
 
 
 def doc_id_for(source: str) -> str:

@@ -1,18 +1,22 @@
-"""Write stage: the three tables as Parquet, committed at the end of the run, plus run.json.
+"""Write stage: the three tables as Parquet, committed at the end of the run, plus run.json
+(and, for incremental runs, the state tables the next run reads).
 
 One terminal branch writes everything: rows are keyed by (table, shard), grouped, and each
-shard's file is written inside `process()` to a temporary folder; a single commit step then
-replaces the previous run's files and writes the run summary from what the shards report.
-That keeps the output atomic for readers (a killed run leaves only `_tmp/`, which readers skip),
-needs no Beam sink or metrics (the Dask runner drops `finish_bundle` output and cannot query
-metrics), and leaves one sink in the graph.
+shard's file is written inside `process()` to a staging folder; a single commit step then
+publishes them and writes the run summary from what the shards report. That keeps the output
+atomic for readers (a killed run leaves only `_tmp/`, which readers skip), needs no Beam sink
+or metrics (the Dask runner drops `finish_bundle` output, runs only the last of several sinks,
+and cannot query metrics), and leaves one sink in the graph.
 """
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
 import json
 import logging
+import os
+import socket
 import zlib
 from typing import Any, Iterable, Iterator
 
@@ -22,14 +26,15 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import TABLE_SCHEMAS, project
+from transforms.records import ALL_SCHEMAS, STATE_SCHEMAS, TABLE_SCHEMAS, project
 
 LOG = logging.getLogger(__name__)
 
 TMP_DIR = "_tmp"
 RUN_SUMMARY = "run.json"
 ROW_GROUP_ROWS = 2000  # bounded memory per shard writer; large enough for good compression
-INPUTS_KEY = "inputs"
+INPUTS_KEY = "inputs"  # counter: paths the input globs matched
+SKIPPED_KEY = "skipped"  # counter: inputs an earlier run already ingested unchanged
 
 
 def shard_of(row: dict[str, Any], num_shards: int) -> int:
@@ -54,6 +59,8 @@ def row_stats(table: str, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     n = 0
     for row in rows:
         n += 1
+        if table in STATE_SCHEMAS:
+            continue
         if table == "rejects":
             reasons[row["reason"]] += 1
             continue
@@ -95,56 +102,162 @@ def write_parquet(path: str, schema: pa.Schema, rows: Iterable[dict[str, Any]]) 
     return merge_stats(stats_parts)
 
 
-class WriteShard(beam.DoFn):
-    """((table, shard), rows) -> the shard written under the run's temporary folder."""
+@dataclasses.dataclass(frozen=True)
+class RunLayout:
+    """Where one run stages its files and where it publishes them.
 
-    def __init__(self, tmp_dir: str) -> None:
-        self._tmp_dir = tmp_dir
+    Without a state folder a run replaces the output: `DIR/<table>/part-*.parquet` and
+    `DIR/run.json`. With one (`--state`, scheduled incremental runs) every run publishes its
+    own folder `DIR/run=<run id>/<table>/...`, so all runs read as one hive-partitioned
+    dataset, and adds its manifest and index files under `STATE/<table>/run=<run id>/`.
+    Everything is first written under a `_tmp/<run id>/` folder that readers never glob.
+    """
+
+    output_dir: str
+    run_id: str
+    state_dir: str | None = None
+
+    @property
+    def incremental(self) -> bool:
+        return self.state_dir is not None
+
+    @property
+    def tables(self) -> dict[str, pa.Schema]:
+        return ALL_SCHEMAS if self.incremental else TABLE_SCHEMAS
+
+    def staging_root(self, table: str | None = None) -> str:
+        root = self.state_dir if table in STATE_SCHEMAS else self.output_dir
+        return FileSystems.join(root, TMP_DIR, self.run_id)
+
+    def staging_dir(self, table: str) -> str:
+        return FileSystems.join(self.staging_root(table), table)
+
+    def published_dir(self, table: str) -> str:
+        if table in STATE_SCHEMAS:
+            return FileSystems.join(self.state_dir, table, f"run={self.run_id}")
+        return FileSystems.join(self.run_folder, table)
+
+    @property
+    def run_folder(self) -> str:
+        """The folder holding this run's tables and run.json."""
+        return FileSystems.join(self.output_dir, f"run={self.run_id}") if self.incremental else self.output_dir
+
+    @property
+    def summary_path(self) -> str:
+        return FileSystems.join(self.run_folder, RUN_SUMMARY)
+
+    @property
+    def staged_summary_path(self) -> str:
+        return FileSystems.join(self.staging_root(), RUN_SUMMARY)
+
+
+def publish(layout: RunLayout) -> int:
+    """Move a run's staged files to their published places; returns how many moved.
+
+    Idempotent (it moves what is still staged), so a run that stopped halfway through it is
+    finished by the next run (`transforms.state.recover`)."""
+    sources: list[str] = []
+    targets: list[str] = []
+    for table in layout.tables:
+        for path in _matching(FileSystems.join(layout.staging_dir(table), "*.parquet")):
+            sources.append(path)
+            targets.append(FileSystems.join(layout.published_dir(table), path.rsplit("/", 1)[-1]))
+    if FileSystems.exists(layout.staged_summary_path):
+        sources.append(layout.staged_summary_path)
+        targets.append(layout.summary_path)
+    for target in targets:
+        _ensure_dir(target)
+    if sources:
+        FileSystems.rename(sources, targets)
+    return len(sources)
+
+
+def discard_staging(layout: RunLayout) -> None:
+    """Remove what is left of a run's staging folders (all of it, for a run that failed)."""
+    roots = {layout.staging_root(table) for table in layout.tables} | {layout.staging_root()}
+    for root in sorted(roots):
+        _delete_matching(FileSystems.join(root, "*", "*"))
+        _delete_matching(FileSystems.join(root, "*"))
+        _delete_folder(root)
+        _remove_if_empty(root.rstrip("/").rsplit("/", 1)[0])  # the _tmp folder, once no run uses it
+
+
+def _remove_if_empty(folder: str) -> None:
+    if "://" not in folder:  # object stores have no empty folders to leave behind
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass  # not empty (another run's staging) or already gone
+
+
+class WriteShard(beam.DoFn):
+    """((table, shard), rows) -> the shard written under the run's staging folder."""
+
+    def __init__(self, layout: RunLayout) -> None:
+        self._layout = layout
 
     def process(self, keyed_rows: tuple[tuple[str, int], Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         (table, shard), rows = keyed_rows
-        path = FileSystems.join(self._tmp_dir, table, part_name(shard))
-        stats = write_parquet(path, TABLE_SCHEMAS[table], rows)
-        yield {"table": table, "shard": shard, "path": path, "stats": stats}
+        path = FileSystems.join(self._layout.staging_dir(table), part_name(shard))
+        stats = write_parquet(path, ALL_SCHEMAS[table], rows)
+        # Which process wrote it: the run summary lists them, so a run shows where its work ran.
+        yield {"table": table, "shard": shard, "path": path, "stats": stats, "writer": worker_name()}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class CommitRun(beam.DoFn):
-    """Replaces the previous output with this run's shards and writes run.json."""
+    """The run's last step: write run.json, commit, publish.
 
-    def __init__(self, output_dir: str, tmp_dir: str, run_info: dict[str, Any]) -> None:
-        self._output_dir = output_dir
-        self._tmp_dir = tmp_dir
+    The commit point of an incremental run is the state file (transforms.state.commit_state):
+    before it, the run never happened as far as the next run is concerned (its staged files are
+    discarded and its inputs ingested again); after it, publishing is finished by whichever run
+    comes next if this one stops. Without a state folder the previous output is replaced."""
+
+    def __init__(self, layout: RunLayout, run_info: dict[str, Any]) -> None:
+        self._layout = layout
         self._run_info = run_info
 
     def process(self, keyed: tuple[Any, Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+        from transforms import state  # state imports this module
+
+        layout = self._layout
         _, reports = keyed
+        reports = list(reports)
         shards = [r for r in reports if r.get("table")]
-        inputs = sum(r.get(INPUTS_KEY, 0) for r in reports)
-        for table in TABLE_SCHEMAS:
-            _delete_matching(FileSystems.join(self._output_dir, table, "*"))
-        _delete_matching(FileSystems.join(self._output_dir, RUN_SUMMARY))
-        sources = [s["path"] for s in shards]
-        targets = [FileSystems.join(self._output_dir, s["table"], part_name(s["shard"])) for s in shards]
-        for target in targets:
-            _ensure_dir(target)
-        if sources:
-            FileSystems.rename(sources, targets)
-        for table, schema in TABLE_SCHEMAS.items():
+        counters = collections.Counter()
+        for report in reports:
+            if "counter" in report:
+                counters[report["counter"]] += report["value"]
+        for table, schema in TABLE_SCHEMAS.items():  # state tables need no file when empty
             if not any(s["table"] == table for s in shards):
                 # Readers fail on a glob that matches nothing: an empty table is an empty file.
-                write_parquet(FileSystems.join(self._output_dir, table, part_name(0)), schema, [])
-        summary = build_summary(inputs, shards, self._run_info)
-        with FileSystems.create(FileSystems.join(self._output_dir, RUN_SUMMARY),
-                                compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                path = FileSystems.join(layout.staging_dir(table), part_name(0))
+                shards.append({"table": table, "shard": 0, "path": path, "stats": write_parquet(path, schema, [])})
+        summary = build_summary(counters, shards, self._run_info)
+        with FileSystems.create(layout.staged_summary_path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             handle.write(json.dumps(summary, indent=2, sort_keys=True, default=str).encode("utf-8"))
-        _delete_matching(FileSystems.join(self._tmp_dir, "*", "*"))
-        _delete_folder(self._tmp_dir)
+        if layout.incremental:
+            state.commit_state(layout, summary)
+        else:
+            for table in TABLE_SCHEMAS:
+                _delete_matching(FileSystems.join(layout.output_dir, table, "*"))
+            _delete_matching(layout.summary_path)
+        publish(layout)
+        discard_staging(layout)
         yield summary
 
 
-def build_summary(inputs: int, shards: list[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
-    """run.json: counts per table from the written shards, with the run's options and versions."""
-    per_table = {table: merge_stats(s["stats"] for s in shards if s["table"] == table) for table in TABLE_SCHEMAS}
+def build_summary(counters: dict[str, int], shards: list[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
+    """run.json: counts per table from the written shards, with the run's options and versions.
+
+    `counters` holds `inputs` (paths matched) and, for incremental runs, `skipped` (inputs an
+    earlier run already ingested unchanged)."""
+    per_table = {table: merge_stats(s["stats"] for s in shards if s["table"] == table) for table in ALL_SCHEMAS}
+    inputs = counters.get(INPUTS_KEY, 0)
+    skipped = counters.get(SKIPPED_KEY, 0)
     documents = per_table["documents"]["rows"]
     duplicates = per_table["duplicates"]["rows"]
     rejects = per_table["rejects"]["rows"]
@@ -154,22 +267,29 @@ def build_summary(inputs: int, shards: list[dict[str, Any]], run_info: dict[str,
     return {
         **run_info,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "workers": sorted({s["writer"] for s in shards if s.get("writer")}),
         "counts": {
             "inputs": inputs,
+            "skipped": skipped,
             "documents": documents,
             "duplicates": duplicates,
             "rejects": rejects,
-            "accounted": documents + duplicates + rejects == inputs,
+            "accounted": documents + duplicates + rejects + skipped == inputs,
             "duplicates_by_kind": per_table["duplicates"]["kinds"],
             "rejects_by_reason": per_table["rejects"]["reasons"],
             "removed_lines_by_reason": dict(sorted(removed.items())),
             "languages": dict(sorted(languages.items())),
+            "state_rows": {table: per_table[table]["rows"] for table in STATE_SCHEMAS},
         },
     }
 
 
+def _matching(pattern: str) -> list[str]:
+    return sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+
+
 def _delete_matching(pattern: str) -> None:
-    paths = [m.path for result in FileSystems.match([pattern]) for m in result.metadata_list]
+    paths = _matching(pattern)
     if paths:
         FileSystems.delete(paths)
 
@@ -197,31 +317,39 @@ def _commit_key(report: dict[str, Any]) -> tuple[None, dict[str, Any]]:
     return None, report
 
 
-def _inputs_report(count: int) -> dict[str, Any]:
-    return {INPUTS_KEY: count}
+def _counter_report(item: tuple[str, int]) -> dict[str, Any]:
+    name, value = item
+    return {"counter": name, "value": value}
 
 
 class WriteTables(beam.PTransform):
-    """{'documents': pc, 'duplicates': pc, 'rejects': pc} + input count -> committed output."""
+    """({table name: PCollection of rows}, PCollection of (counter name, count)) -> the
+    committed run: its summary (run.json) as the one output element.
 
-    def __init__(self, output_dir: str, run_id: str, num_shards: int, run_info: dict[str, Any]) -> None:
+    One terminal branch writes everything: rows are keyed by (table, shard), grouped, and
+    each shard's file is written inside `process()` (never in `finish_bundle`, whose output the
+    DaskRunner drops); a single commit step then publishes. No Beam sink and no metrics are
+    involved, so every runner writes the same files."""
+
+    def __init__(self, layout: RunLayout, num_shards: int, run_info: dict[str, Any]) -> None:
         super().__init__()
-        self._output_dir = output_dir
-        self._tmp_dir = FileSystems.join(output_dir, TMP_DIR, run_id)
+        self._layout = layout
         self._num_shards = num_shards
         self._run_info = run_info
 
     def expand(self, inputs: tuple[dict[str, beam.PCollection], beam.PCollection]) -> beam.PCollection:
-        tables, input_count = inputs
+        tables, counters = inputs
         keyed = [pc | f"Key{name.title()}ByShard" >> beam.Map(_tag, name, self._num_shards)
                  for name, pc in tables.items()]
         shard_reports = (keyed
                          | "AllTables" >> beam.Flatten()
                          | "GroupRowsByShard" >> beam.GroupByKey()
-                         | "WriteShardFiles" >> beam.ParDo(WriteShard(self._tmp_dir)))
-        count_report = input_count | "ReportInputCount" >> beam.Map(_inputs_report)
-        return ((shard_reports, count_report)
+                         | "WriteShardFiles" >> beam.ParDo(WriteShard(self._layout)))
+        counter_reports = (counters
+                           | "SumCounters" >> beam.CombinePerKey(sum)
+                           | "CounterReports" >> beam.Map(_counter_report))
+        return ((shard_reports, counter_reports)
                 | "AllReports" >> beam.Flatten()
                 | "KeyForCommit" >> beam.Map(_commit_key)
                 | "GatherReports" >> beam.GroupByKey()
-                | "CommitRun" >> beam.ParDo(CommitRun(self._output_dir, self._tmp_dir, self._run_info)))
+                | "CommitRun" >> beam.ParDo(CommitRun(self._layout, self._run_info)))

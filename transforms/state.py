@@ -1,0 +1,295 @@
+"""State of scheduled, incremental runs (`--state DIR`): what the next run needs of this one.
+
+- `STATE/manifest/run=<id>/*.parquet`: every input a run ingested (source, size, SHA-256 of
+  its bytes). The next run skips an input whose size and hash are unchanged, and ingests new
+  and changed ones.
+- `STATE/index/run=<id>/*.parquet`: the near-duplicate fingerprints of the documents a run
+  kept. The next run's documents are deduplicated against them, so a copy of yesterday's
+  article is a duplicate whose `duplicate_of` is yesterday's `doc_id`.
+- `STATE/state.json`: the committed runs. It is written last, in one atomic rename: a run
+  that stops before it leaves the state as it was, its staged files are discarded by the next
+  run, and that run ingests the same inputs again; nothing is ingested twice, because files
+  of uncommitted runs are never published nor read. A run that stops after it has its
+  publishing finished by the next run (`recover`).
+
+One run at a time may use a state folder (schedule with no overlap, e.g. Airflow
+`max_active_runs=1`): two concurrent commits would each drop the other's entry.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.records import STATE_SCHEMAS, doc_id_for
+from transforms.routing import SplitRoutes, route
+from transforms.write import TMP_DIR, RunLayout, discard_staging, publish
+
+LOG = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+STATE_FORMAT = 1
+# Rejects for these reasons may go away on a later try (a busy worker, a bug fixed since):
+# such inputs stay out of the manifest, so every run tries them again until they pass.
+RETRIED_REASONS = frozenset({"timeout", "internal_error"})
+HASH_CHUNK_BYTES = 1 << 20
+
+NEW = "new"
+SKIPPED = "skipped"
+
+
+# ----------------------------------------------------------------------------- state file
+def read_state(state_dir: str) -> dict[str, Any]:
+    """The committed state: {"format": 1, "runs": [{"run_id", "output", "committed", ...}]}."""
+    path = FileSystems.join(state_dir, STATE_FILE)
+    if not FileSystems.exists(path):
+        return {"format": STATE_FORMAT, "runs": []}
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        state = json.loads(handle.read().decode("utf-8"))
+    if state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path} has state format {state.get('format')!r}; this version reads {STATE_FORMAT}")
+    return state
+
+
+def committed_run_ids(state: dict[str, Any]) -> list[str]:
+    return [run["run_id"] for run in state["runs"]]
+
+
+def commit_state(layout: RunLayout, summary: dict[str, Any]) -> None:
+    """Add this run to state.json in one atomic step: the commit point of an incremental run.
+
+    The new file is written beside the old one and renamed over it (atomic on a local disk;
+    an object store replaces the object whole), so a reader sees the old or the new state."""
+    state = read_state(layout.state_dir)
+    if layout.run_id in committed_run_ids(state):
+        return  # committed already (the step was retried after its rename)
+    counts = summary["counts"]
+    state["runs"].append({
+        "run_id": layout.run_id,
+        "output": layout.output_dir,
+        "committed": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "inputs": counts["inputs"], "skipped": counts["skipped"], "documents": counts["documents"],
+        "duplicates": counts["duplicates"], "rejects": counts["rejects"],
+    })
+    final = FileSystems.join(layout.state_dir, STATE_FILE)
+    pending = f"{final}.{layout.run_id}.tmp"
+    with FileSystems.create(pending, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(json.dumps(state, indent=2, sort_keys=True).encode("utf-8"))
+    FileSystems.rename([pending], [final])
+
+
+def recover(state_dir: str, output_dir: str) -> list[str]:
+    """Before a run: finish publishing committed runs that stopped while publishing, and
+    discard the staged files of runs that never committed. Returns what was done, to log."""
+    state = read_state(state_dir)
+    committed = {run["run_id"]: run for run in state["runs"]}
+    done = []
+    staged_runs = set(_children(FileSystems.join(state_dir, TMP_DIR)))
+    staged_runs |= set(_children(FileSystems.join(output_dir, TMP_DIR)))
+    for run_id in sorted(staged_runs):
+        if run_id in committed:
+            layout = RunLayout(committed[run_id]["output"], run_id, state_dir)
+            moved = publish(layout)
+            discard_staging(layout)
+            done.append(f"run {run_id} was committed but not fully published: moved {moved} files into place")
+        else:
+            discard_staging(RunLayout(output_dir, run_id, state_dir))
+            done.append(f"run {run_id} stopped before its commit: discarded its staged files "
+                        "(its inputs are ingested again now)")
+    for path in _matching(FileSystems.join(state_dir, f"{STATE_FILE}.*.tmp")):
+        FileSystems.delete([path])
+    return done
+
+
+def state_files(state_dir: str, table: str, run_ids: Iterable[str]) -> list[str]:
+    """The Parquet files of one state table written by the given (committed) runs."""
+    if table not in STATE_SCHEMAS:
+        raise ValueError(f"not a state table: {table}")
+    paths: list[str] = []
+    for run_id in run_ids:
+        paths.extend(_matching(FileSystems.join(state_dir, table, f"run={run_id}", "*.parquet")))
+    return paths
+
+
+def _children(folder: str) -> list[str]:
+    """Names directly under a folder (run ids under a `_tmp` folder)."""
+    names = set()
+    prefix = folder.rstrip("/") + "/"
+    for path in _matching(FileSystems.join(folder, "**")):
+        rest = path[len(prefix):] if path.startswith(prefix) else ""
+        if rest:
+            names.add(rest.split("/", 1)[0])
+    return sorted(names)
+
+
+def _matching(pattern: str) -> list[str]:
+    try:
+        return sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+    except Exception:  # noqa: BLE001 - a missing folder matches nothing
+        return []
+
+
+# ----------------------------------------------------------------------------- rows
+def read_parquet_rows(path: str) -> Iterator[dict[str, Any]]:
+    """The rows of one Parquet file on any Beam filesystem, a row group at a time."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        reader = pq.ParquetFile(handle)
+        for group in range(reader.num_row_groups):
+            yield from reader.read_row_group(group).to_pylist()
+
+
+def input_fingerprint(path: str, max_bytes: int) -> tuple[int, str]:
+    """(size, SHA-256) of a file's bytes, reading at most max_bytes + 1 of them: a file over the
+    read limit is a `too_large` reject whatever its tail holds, so its tail need not be read."""
+    digest = hashlib.sha256()
+    size = 0
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        while size <= max_bytes:
+            chunk = handle.read(min(HASH_CHUNK_BYTES, max_bytes + 1 - size))
+            if not chunk:
+                break
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def unchanged(fingerprint: dict[str, Any] | None, ingested: Iterable[dict[str, Any]]) -> bool:
+    """Whether an input's current fingerprint equals the one its latest ingestion recorded."""
+    if fingerprint is None:
+        return False
+    latest = max(ingested, key=lambda row: row["run_id"], default=None)
+    return latest is not None and (latest["size"], latest["sha256"]) == (fingerprint["size"], fingerprint["sha256"])
+
+
+def manifest_row(fingerprint: dict[str, Any], run_id: str) -> dict[str, Any]:
+    return {"source": fingerprint["source"], "size": fingerprint["size"], "sha256": fingerprint["sha256"],
+            "doc_id": doc_id_for(fingerprint["source"]), "run_id": run_id}
+
+
+# ----------------------------------------------------------------------------- Beam steps
+class ReadStateTable(beam.PTransform):
+    """Rows of a state table from its files (listed when the pipeline is built). A Create of
+    paths and a plain DoFn, rather than a Beam source: the DaskRunner runs no splittable reads."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__()
+        self._paths = sorted(paths)
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "StateFiles" >> beam.Create(self._paths)
+                | "StateRows" >> beam.FlatMap(read_parquet_rows))
+
+
+class _FingerprintInput(beam.DoFn):
+    """FileMetadata -> (source, (metadata, fingerprint or None when the file cannot be read:
+    the read step then rejects it, and it stays out of the manifest))."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+
+    def process(self, metadata: FileMetadata) -> Iterator[tuple[str, tuple[FileMetadata, dict | None]]]:
+        try:
+            size, sha256 = input_fingerprint(metadata.path, self._max_bytes)
+            fingerprint = {"source": metadata.path, "size": size, "sha256": sha256}
+        except Exception as exc:  # noqa: BLE001 - reading it again in the read step gives the reject
+            LOG.info("cannot fingerprint %s (%s): ingesting it as new", metadata.path, exc)
+            fingerprint = None
+        yield metadata.path, (metadata, fingerprint)
+
+
+def _split_ingested(item: tuple[str, dict[str, list]]) -> Iterator[Any]:
+    _, grouped = item
+    ingested = list(grouped["ingested"])
+    for metadata, fingerprint in grouped["matched"]:
+        if unchanged(fingerprint, ingested):
+            yield route(SKIPPED, metadata.path)
+        else:
+            yield route(NEW, (metadata, fingerprint))
+
+
+class SkipIngested(beam.PTransform):
+    """Matched files -> {"new": (FileMetadata, fingerprint) of inputs to ingest, "skipped":
+    sources already ingested unchanged}, by a keyed join of the files with the manifest."""
+
+    def __init__(self, manifest_paths: list[str], max_bytes: int) -> None:
+        super().__init__()
+        self._manifest_paths = manifest_paths
+        self._max_bytes = max_bytes
+
+    def expand(self, files):
+        matched = files | "FingerprintInputs" >> beam.ParDo(_FingerprintInput(self._max_bytes))
+        ingested = (files.pipeline
+                    | "ReadManifest" >> ReadStateTable(self._manifest_paths)
+                    | "KeyManifestBySource" >> beam.Map(lambda row: (row["source"], row)))
+        return ({"matched": matched, "ingested": ingested}
+                | "JoinManifest" >> beam.CoGroupByKey()
+                | "NewOrChanged" >> beam.FlatMap(_split_ingested)
+                | "RouteIngested" >> SplitRoutes(NEW, SKIPPED))
+
+
+def _manifest_rows(item: tuple[str, dict[str, list]], run_id: str) -> list[dict[str, Any]]:
+    _, grouped = item
+    if any(reject["reason"] in RETRIED_REASONS for reject in grouped["rejects"]):
+        return []
+    return [manifest_row(fingerprint, run_id) for fingerprint in grouped["fingerprints"]]
+
+
+class ManifestRows(beam.PTransform):
+    """(fingerprints of the inputs ingested now, this run's rejects) -> manifest rows, leaving
+    out inputs whose reject may pass on a later try (RETRIED_REASONS)."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self._run_id = run_id
+
+    def expand(self, inputs):
+        fingerprints, rejects = inputs
+        keyed_fingerprints = (fingerprints
+                              | "KnownFingerprints" >> beam.Filter(lambda new: new[1] is not None)
+                              | "KeyFingerprintBySource" >> beam.Map(lambda new: (new[1]["source"], new[1])))
+        retried = (rejects
+                   | "RetriedRejects" >> beam.Filter(lambda row: row["reason"] in RETRIED_REASONS)
+                   | "KeyRejectBySource" >> beam.Map(lambda row: (row["source"], row)))
+        return ({"fingerprints": keyed_fingerprints, "rejects": retried}
+                | "JoinOutcomes" >> beam.CoGroupByKey()
+                | "ManifestRows" >> beam.FlatMap(_manifest_rows, self._run_id))
+
+
+CURRENT = "current"
+SUPERSEDED = "superseded"
+
+
+def _latest_priors(item: tuple[str, dict[str, list]]) -> list[Any]:
+    _, grouped = item
+    rows = sorted(grouped["prior"], key=lambda row: row["run_id"])[-1:]
+    # An input ingested again now has changed: its old version is only an exact match (same
+    # clean text again), never a near one (an updated article is a new version, not a copy).
+    name = SUPERSEDED if list(grouped["ingested_now"]) else CURRENT
+    return [route(name, row) for row in rows]
+
+
+class PriorIndex(beam.PTransform):
+    """Index rows of earlier runs' kept documents (the latest row per doc_id) -> {"current":
+    rows to match new documents against, "superseded": rows whose input is ingested again now}."""
+
+    def __init__(self, index_paths: list[str]) -> None:
+        super().__init__()
+        self._index_paths = index_paths
+
+    def expand(self, new_inputs):
+        prior = (new_inputs.pipeline
+                 | "ReadIndex" >> ReadStateTable(self._index_paths)
+                 | "KeyIndexByDoc" >> beam.Map(lambda row: (row["doc_id"], row)))
+        ingested_now = new_inputs | "KeyNewByDoc" >> beam.Map(lambda new: (doc_id_for(new[0].path), True))
+        return ({"prior": prior, "ingested_now": ingested_now}
+                | "JoinIngestedNow" >> beam.CoGroupByKey()
+                | "LatestPriors" >> beam.FlatMap(_latest_priors)
+                | "RoutePriors" >> SplitRoutes(CURRENT, SUPERSEDED))
