@@ -1,6 +1,8 @@
 """Near-duplicate logic (pure functions) and the Beam dedup stage."""
 from __future__ import annotations
 
+import collections
+
 import datetime
 
 import apache_beam as beam
@@ -10,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
 from transforms.dedup import DeduplicateDocuments, assign_clusters, content_hash, keep_rank
-from transforms.neardup import (NearDupConfig, bucket_pairs, candidate_keys, content_words, linked_clusters,
+from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, sketch_jaccard, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, sentence_similarity, split_sentences, verify, widest_paths,
                                 with_frequencies, sentence_hashes, worth_verifying)
 from transforms.textclean import clean_text
@@ -68,17 +70,39 @@ def test_shared_boilerplate_weighs_little():
 
 
 def test_candidate_keys_are_deterministic_and_shared_by_copies():
-    keys_a = {k for k, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
-    assert keys_a == {k for k, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
-    assert keys_a & {k for k, _ in candidate_keys(_fp("b", REWORDED), CONFIG)}
+    keys_a = {k for k, _, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
+    assert keys_a == {k for k, _, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
+    assert keys_a & {k for k, _, _ in candidate_keys(_fp("b", REWORDED), CONFIG)}
 
 
-def test_crowded_bucket_links_a_chain_not_all_pairs():
-    config = NearDupConfig(max_bucket=3)
-    members = [(f"d{i}", 0) for i in range(10)]
-    pairs = [p for p, _ in bucket_pairs(members, config)]
-    assert pairs == [(f"d{i}", f"d{i + 1}") for i in range(9)]
-    assert len(bucket_pairs(members[:3], config)) == 3
+def test_document_keys_pair_only_documents_whose_sketches_agree():
+    def doc_members(doc_id, text):
+        (sketch,) = {s for _, index, s in candidate_keys(_fp(doc_id, text), CONFIG) if index == DOC_KEY_SENTENCE}
+        return doc_id, DOC_KEY_SENTENCE, sketch
+
+    unrelated = ("The orchestra opened its winter season with a new symphony by a young composer. "
+                 "Critics praised the strings and the conductor's brisk tempo in the final movement. "
+                 "Tickets for the remaining concerts sold out within hours of going on sale.")
+    copy, reworded, other = doc_members("a", ARTICLE), doc_members("b", REWORDED), doc_members("c", unrelated)
+    assert sketch_jaccard(copy[2], copy[2]) == 1.0
+    assert sketch_jaccard(copy[2], reworded[2]) >= CONFIG.doc_min_jaccard
+    assert sketch_jaccard(copy[2], other[2]) < CONFIG.doc_min_jaccard
+    pairs = [p for p, _ in bucket_pairs([copy, reworded, other], CONFIG, "d0:x")]
+    assert pairs == [("a", "b")]
+
+
+def test_crowded_bucket_links_each_member_a_bounded_number_of_times():
+    config = NearDupConfig(max_bucket=3, bucket_fan_out=2)
+    members = [(f"d{i:03d}", 0, None) for i in range(200)]
+    pairs = [p for p, _ in bucket_pairs(members, config, "key-1")]
+    assert len(pairs) == 200 * 2  # each member linked to the next two in the bucket's own order
+    degree = collections.Counter(doc for pair in pairs for doc in pair)
+    assert set(degree) == {doc for doc, _, _ in members} and max(degree.values()) == 4
+    assert all(a < b for a, b in pairs)
+    assert pairs == [p for p, _ in bucket_pairs(list(reversed(members)), config, "key-1")]  # order-free
+    # Another key orders the members differently, so copies sharing many keys meet many partners.
+    assert set(pairs) != {p for p, _ in bucket_pairs(members, config, "key-2")}
+    assert len(bucket_pairs(members[:3], config, "key-1")) == 3  # a small bucket: all pairs
 
 
 def test_one_colliding_sentence_between_long_pages_is_not_worth_verifying():

@@ -155,15 +155,16 @@ class NearDuplicates(beam.PTransform):
         def keys(kv):
             doc_id, (fp, rank) = kv
             n_informative = min(len(informative(fp, config)), config.key_sentences)
-            return [(key, (doc_id, sentence, n_informative, _is_prior(rank)))
-                    for key, sentence in candidate_keys(fp, config)]
+            return [(key, (doc_id, sentence, n_informative, _is_prior(rank), sketch))
+                    for key, sentence, sketch in candidate_keys(fp, config)]
 
         def pairs(kv):
-            _, members = kv
+            key, members = kv
             members = list(members)
-            sizes = {doc_id: n for doc_id, _, n, _ in members}
-            priors = {doc_id for doc_id, _, _, prior in members if prior}
-            for (a, b), hit in bucket_pairs([(doc_id, s) for doc_id, s, _, _ in members], config):
+            sizes = {doc_id: n for doc_id, _, n, _, _ in members}
+            priors = {doc_id for doc_id, _, _, prior, _ in members if prior}
+            for (a, b), hit in bucket_pairs([(doc_id, s, sketch) for doc_id, s, _, _, sketch in members],
+                                            config, key):
                 if a in priors and b in priors:
                     continue  # earlier runs compared these already
                 yield (a, b), (hit, sizes[a], sizes[b])
