@@ -28,14 +28,13 @@ import argparse
 import collections
 import itertools
 import json
-import math
 import random
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -223,9 +222,10 @@ def make_variant(body: str, kind: str, rng: random.Random) -> str:
 
 def synthetic_corpus(n_docs: int, seed: int = 7) -> list[dict]:
     """About n_docs documents: bases, one variant per base (kinds in turn), and hard negatives
-    (see `_related_article`)."""
+    (see `_related_article`); past the real bodies, new stories from `StoryWriter`."""
     rng = random.Random(seed)
     bases = base_articles()
+    writer: StoryWriter | None = None
     docs: list[dict] = []
     round_number = 0
     while len(docs) < n_docs:
@@ -233,7 +233,9 @@ def synthetic_corpus(n_docs: int, seed: int = 7) -> list[dict]:
             if len(docs) >= n_docs:
                 break
             base_id = f"r{round_number}b{number}"
-            text = body if round_number == 0 else _markov_rewrite(body, rng)
+            if round_number and writer is None:
+                writer = StoryWriter(bases)
+            text = body if round_number == 0 else writer.story(rng)
             docs.append({"id": base_id, "cluster": base_id, "kind": "base", "text": text})
             kind = EDIT_KINDS[(number + round_number) % len(EDIT_KINDS)]
             docs.append({"id": base_id + "v", "cluster": base_id, "kind": kind,
@@ -260,12 +262,54 @@ def _related_article(text: str, unrelated: str, rng: random.Random) -> str:
 
 
 def _markov_rewrite(body: str, rng: random.Random) -> str:
-    """A new, distinct article of the same shape: every content word swapped for a random
-    word of the same length class from the article itself, so later rounds do not repeat the
-    bases' sentences (needed for scale corpora larger than the 900 real bodies)."""
+    """A text of the body's shape whose sentences are new: every word of 4+ letters swapped for
+    a random word of the same body (hard negatives: same topic, no shared sentence)."""
     words = _WORD.findall(body)
     pool = [w for w in words if len(w) > 3] or words
     return re.sub(r"\w{4,}", lambda m: rng.choice(pool) + rng.choice(("", "s", "ed", "er", "al")), body)
+
+
+class StoryWriter:
+    """New articles for corpora larger than the ~900 real bodies: sentences drawn from a word
+    bigram model of all the real bodies, laid out like a random real body (its paragraphs and
+    sentence counts). Every generated story is distinct, over the real vocabulary with its
+    real word frequencies, so two stories overlap only as much as unrelated news does.
+
+    (Earlier rounds re-used the real bodies with their words re-drawn: each base's sentence
+    skeleton then came back in every round, and the pairs of documents sharing many sentence
+    keys grew with the corpus, an artefact no real corpus has.)"""
+
+    _END = ""
+
+    def __init__(self, bodies: Sequence[str]) -> None:
+        self._next: dict[str, list[str]] = collections.defaultdict(list)
+        self._starts: list[str] = []
+        self._layouts: list[list[int]] = []
+        for body in bodies:
+            layout = []
+            for line in body.split("\n"):
+                sentences = [s.split() for s in _SENTENCE.split(line) if len(s.split()) >= 3]
+                if sentences:
+                    layout.append(len(sentences))
+                for words in sentences:
+                    self._starts.append(words[0])
+                    for word, following in zip(words, words[1:] + [self._END]):
+                        self._next[word].append(following)
+            if layout:
+                self._layouts.append(layout)
+
+    def sentence(self, rng: random.Random, max_words: int = 40) -> str:
+        words = [rng.choice(self._starts)]
+        while len(words) < max_words:
+            following = rng.choice(self._next.get(words[-1]) or [self._END])
+            if following == self._END:
+                break
+            words.append(following)
+        text = " ".join(words)
+        return text if text[-1] in ".!?" else text + "."
+
+    def story(self, rng: random.Random) -> str:
+        return "\n".join(" ".join(self.sentence(rng) for _ in range(count)) for count in rng.choice(self._layouts))
 
 
 def per_kind_scores(docs: Sequence[dict], predicted: dict[str, object]) -> dict[str, tuple[float, float, int]]:

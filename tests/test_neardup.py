@@ -13,7 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import SEEDS
 from transforms.dedup import DeduplicateDocuments, assign_clusters, content_hash, keep_rank
 from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, sketch_jaccard, candidate_keys, content_words, linked_clusters,
-                                fingerprint, fold, sentence_similarity, split_sentences, verify, widest_paths,
+                                fingerprint, fold, split_sentences, verify, widest_paths,
                                 with_frequencies, sentence_hashes, worth_verifying)
 from transforms.textclean import clean_text
 

@@ -20,7 +20,7 @@ import math
 import re
 import threading
 import unicodedata
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
