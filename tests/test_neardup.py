@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
 from transforms.dedup import DeduplicateDocuments, assign_clusters, content_hash, keep_rank
-from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, sketch_jaccard, candidate_keys, content_words, linked_clusters,
+from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, sketch_jaccard, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, split_sentences, verify, widest_paths,
                                 with_frequencies, sentence_hashes, worth_verifying)
 from transforms.textclean import clean_text
@@ -122,6 +122,34 @@ def test_clusters_merge_copies_but_one_stray_edge_does_not_chain_two_stories():
     assert linked_clusters(story_one + story_two + stray, 0.3) == [["a", "b", "c"], ["x", "y", "z"]]
     # Plain connected components (no linkage needed) would chain them.
     assert linked_clusters(story_one + story_two + stray, 0.0) == [["a", "b", "c", "x", "y", "z"]]
+
+
+def test_a_big_cluster_verified_sparsely_still_merges_but_a_stray_edge_does_not():
+    # 60 copies of one story, each verified against 4 others only (as crowded buckets give).
+    copies = [f"w{i:02d}" for i in range(60)]
+    sparse = [(copies[i], copies[(i + step) % 60], 0.9 - 0.001 * i) for i in range(60) for step in (1, 2, 7, 19)]
+    assert linked_clusters(sparse, 0.3) == [sorted(copies)]
+    assert linked_clusters(sparse, 0.3, edges_per_member=10 ** 6) != [sorted(copies)]  # density alone splits it
+    other = [("x", "y", 0.9), ("x", "z", 0.9), ("y", "z", 0.9)]
+    stray = [("w00", "x", 0.5)]  # one wrong edge (weaker than copies' edges) joins nothing
+    assert linked_clusters(sparse + other + stray, 0.3) == [sorted(copies), ["x", "y", "z"]]
+
+
+def test_a_page_whose_every_sentence_is_common_is_compared_only_if_it_is_an_article():
+    sentences = [s.rstrip(".") + "." for s in ARTICLE.split(". ")]
+    sentences.append("Analysts expect a further rise in the spring if prices keep climbing.")
+    story = _fp("a", "\n".join(sentences))
+    trimmed = _fp("b", "\n".join(sentences[:-1]))
+    everywhere = {h: 110 for h in sentence_hashes(story)}  # a story republished 110 times
+    assert len(informative(trimmed, CONFIG)) >= CONFIG.min_sentences_all_common
+    assert verify(with_frequencies(story, everywhere), with_frequencies(trimmed, everywhere), CONFIG) is not None
+    chrome = _fp("c", "Sign up for our newsletter to get the latest news every morning.\n"
+                      "Follow our reporters on social media for breaking news and updates.")
+    chrome_elsewhere = _fp("d", SAME_EVENT + "\nSign up for our newsletter to get the latest news every morning.\n"
+                                "Follow our reporters on social media for breaking news and updates.")
+    on_many_pages = {h: 110 for h in sentence_hashes(chrome)}
+    assert verify(with_frequencies(chrome, on_many_pages), with_frequencies(chrome_elsewhere, on_many_pages),
+                  CONFIG) is None
 
 
 def test_widest_paths_take_the_strongest_chain():

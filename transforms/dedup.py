@@ -67,7 +67,8 @@ def _split_exact(item: tuple[str, dict[str, Iterable[dict[str, Any]]]]) -> list[
         route(EXACT_OF_NEW, duplicate_row(dup, ranked[0]["doc_id"], "exact", 1.0)) for dup in ranked[1:]]
 
 
-def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_linkage: float
+def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_linkage: float,
+                    edges_per_member: int = NearDupConfig.linkage_edges_per_member
                     ) -> Iterator[tuple[str, tuple[str, float]]]:
     """(doc_id, (kept doc_id, similarity to it)) for every non-kept member of each component."""
     edges = list(edges)
@@ -75,7 +76,7 @@ def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_l
     for a, b, _, rank_a, rank_b in edges:
         ranks[a], ranks[b] = rank_a, rank_b
     plain = [(a, b, s) for a, b, s, _, _ in edges]
-    for component in linked_clusters(plain, min_linkage):
+    for component in linked_clusters(plain, min_linkage, edges_per_member):
         kept = min(component, key=lambda doc_id: ranks[doc_id])
         members = set(component)
         member_edges = [e for e in plain if e[0] in members and e[1] in members]
@@ -205,7 +206,8 @@ class NearDuplicates(beam.PTransform):
         # Only verified edges meet in one place: a small graph even for a large corpus.
         return (edges
                 | "GatherEdges" >> beam.GroupByKey()
-                | "Components" >> beam.FlatMap(lambda kv: assign_clusters(kv[1], config.min_linkage)))
+                | "Components" >> beam.FlatMap(
+                    lambda kv: assign_clusters(kv[1], config.min_linkage, config.linkage_edges_per_member)))
 
 
 def _final_split(item) -> Iterator[Any]:

@@ -88,9 +88,17 @@ class NearDupConfig:
     min_collision_share: float = 0.25
     # Two clusters merge only when this share of the pairs across them are verified edges.
     min_linkage: float = 0.3
+    # ...or when each member of the smaller one has this many verified edges into the larger on
+    # average: a story republished 120 times is verified against a few partners per key (see
+    # max_bucket), never against 30% of a 100-copy cluster, and split into 25 clusters without
+    # it. One wrong edge still joins nothing but two single pages.
+    linkage_edges_per_member: int = 3
     # A sentence held by more documents than this weighs common_sentence / count: chrome the
     # cleaner kept recurs on dozens of pages, while a story's sentences recur only in its copies.
     common_sentence: int = 4
+    # A page whose sentences are all on many pages is compared (unweighted) only when it has at
+    # least this many informative sentences: a chrome block is a line or three, an article more.
+    min_sentences_all_common: int = 5
     seed: int = 1
 
 
@@ -350,8 +358,15 @@ def sentence_similarity(a: Fingerprint, b: Fingerprint, config: NearDupConfig) -
         shorter, other = rows_b, a
     longer = [(ids, 1.0) for ids in other.sentences if ids]
     total = sum(w for _, w in shorter)
-    if total < 1.0:  # the page is (nearly) all boilerplate: no own sentence to compare
-        return 0.0, 0
+    if total < 1.0:
+        # Every sentence of the page is on many pages: it is site chrome the cleaner kept, or
+        # one copy of a story republished many times (120 trimmed copies of one story were
+        # otherwise never verified: each sentence weighed 4/110). Only a page with enough such
+        # sentences to be an article is compared, all sentences weighing the same.
+        if len(shorter) < config.min_sentences_all_common:
+            return 0.0, 0
+        shorter = [(ids, 1.0) for ids, _ in shorter]
+        total = float(len(shorter))
     # Only tokens of the shorter page can overlap: indexing just those skips most of a long page.
     wanted = frozenset().union(*(ids for ids, _ in shorter))
     index: dict[int, list[int]] = {}
@@ -387,9 +402,11 @@ def verify(a: Fingerprint, b: Fingerprint, config: NearDupConfig) -> float | Non
 
 
 # ----------------------------------------------------------------------------- clusters
-def linked_clusters(edges: Iterable[tuple[str, str, float]], min_linkage: float) -> list[list[str]]:
+def linked_clusters(edges: Iterable[tuple[str, str, float]], min_linkage: float,
+                    edges_per_member: int = NearDupConfig.linkage_edges_per_member) -> list[list[str]]:
     """Clusters of verified edges, merged strongest edge first, where two clusters merge only when
-    at least `min_linkage` of the pairs across them are verified edges.
+    at least `min_linkage` of the pairs across them are verified edges, or `edges_per_member`
+    times the smaller cluster's size (whichever is fewer).
 
     Plain connected components let one wrong edge chain two stories into one cluster (on
     wmt-dev 11 wrong edges in 400 cost 0.09 of pairwise precision); copies of one story are
@@ -410,7 +427,7 @@ def linked_clusters(edges: Iterable[tuple[str, str, float]], min_linkage: float)
             continue
         left, right = members[ca], members[cb]
         cross = sum((x, y) in linked for x in left for y in right)
-        if cross < min_linkage * len(left) * len(right):
+        if cross < min(min_linkage * len(left) * len(right), edges_per_member * min(len(left), len(right))):
             continue
         if len(left) < len(right):
             ca, cb, left, right = cb, ca, right, left
