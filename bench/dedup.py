@@ -359,8 +359,8 @@ def dedup_stage_seconds(docs: Sequence[dict], files: int = 16) -> float:
         started = time.perf_counter()
         with beam.Pipeline(runner="FnApiRunner") as p:
             docs_in = (p | beam.Create(paths) | beam.FlatMap(read_parquet_rows) | beam.Reshuffle())
-            kept, duplicates = docs_in | DeduplicateDocuments()
-            _ = (kept, duplicates) | beam.Flatten() | beam.combiners.Count.Globally()
+            out = docs_in | DeduplicateDocuments()
+            _ = (out["kept"], out["duplicates"]) | beam.Flatten() | beam.combiners.Count.Globally()
         return time.perf_counter() - started
 
 

@@ -68,14 +68,15 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     config = DedupConfig()
     if layout.incremental:
         earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths)
-        kept, duplicates = (tagged[DOCUMENTS], earlier) | "Deduplicate" >> DeduplicateDocuments(config)
+        deduplicated = (tagged[DOCUMENTS], earlier) | "Deduplicate" >> DeduplicateDocuments(config)
     else:
-        kept, duplicates = tagged[DOCUMENTS] | "Deduplicate" >> DeduplicateDocuments(config)
+        deduplicated = tagged[DOCUMENTS] | "Deduplicate" >> DeduplicateDocuments(config)
+    kept, duplicates = deduplicated["kept"], deduplicated["duplicates"]
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:
         state_tables = {
             "manifest": (ingested[NEW], rejects) | "Manifest" >> ManifestRows(layout.run_id),
-            "index": kept | "IndexKept" >> beam.Map(index_row, layout.run_id, config),
+            "index": deduplicated["index"] | "IndexRows" >> beam.Map(index_row, layout.run_id),
         }
     tables = {"documents": kept, "duplicates": duplicates, "rejects": rejects, **state_tables}
     all_counters = counters | "AllCounters" >> beam.Flatten()

@@ -181,7 +181,8 @@ def _doc(doc_id: str, text: str) -> dict:
 def test_dedup_stage_joins_copies_and_keeps_other_articles():
     docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT), _doc("a2", ARTICLE.upper())]
     with TestPipeline(runner="FnApiRunner") as p:
-        kept, dups = p | beam.Create(docs) | DeduplicateDocuments()
+        out = p | beam.Create(docs) | DeduplicateDocuments()
+        kept, dups = out["kept"], out["duplicates"]
         assert_that(kept | "KeptIds" >> beam.Map(lambda d: d["doc_id"]), equal_to(["a", "c"]), label="kept")
         assert_that(dups | "DupIds" >> beam.Map(lambda d: (d["doc_id"], d["duplicate_of"], d["duplicate_kind"])),
                     equal_to([("b", "a", "near"), ("a2", "a", "exact")]), label="dups")

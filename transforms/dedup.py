@@ -15,6 +15,7 @@ unchanged body is a duplicate of its own earlier document, an edited one a new v
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 from typing import Any, Iterable, Iterator
@@ -26,6 +27,7 @@ from transforms.neardup import (Fingerprint, NearDupConfig, bucket_pairs, candid
                                 with_frequencies, worth_verifying)
 from transforms.routing import Routed, SplitRoutes, route
 
+LOG = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
 DedupConfig = NearDupConfig  # the stage's settings are the near-duplicate thresholds
 
@@ -41,6 +43,8 @@ def content_hash(text: str) -> str:
 KEPT = "kept"
 DUPLICATES = "duplicates"
 EXACT_OF_NEW = "exact_of_new"  # exact copies whose kept document may itself turn out a near duplicate
+DECISIONS = "decisions"
+INDEX = "index"
 
 
 def keep_rank(doc: dict[str, Any], prior: bool = False) -> tuple:
@@ -55,16 +59,25 @@ def duplicate_row(doc: dict[str, Any], kept_id: str, kind: str, similarity: floa
     return {**doc, "duplicate_of": kept_id, "duplicate_kind": kind, "similarity": similarity}
 
 
+# A document's fate, decided on slim records: kept, or a duplicate of `of` (kind, similarity).
+KEEP = ("keep", None, None, None)
+
+
+def duplicate_of(kept_id: str, kind: str, similarity: float) -> tuple:
+    return ("duplicate", kept_id, kind, similarity)
+
+
 def _split_exact(item: tuple[str, dict[str, Iterable[dict[str, Any]]]]) -> list[Routed]:
+    """One body hash: KEPT (the best-ranked new slim record), EXACT_OF_NEW (kept id, copy id)
+    for its copies, or DUPLICATES decisions when an earlier run kept this body already."""
     _, grouped = item
-    ranked = sorted(grouped["new"], key=keep_rank)
-    priors = sorted(grouped.get("prior", ()), key=lambda row: keep_rank(row, prior=True))
+    ranked = sorted(grouped["new"], key=_rank)
+    priors = sorted(grouped.get("prior", ()), key=_rank)
     if not ranked:
         return []  # only an earlier run's document has this body
     if priors:  # a copy of a document an earlier run kept: final, whatever else it resembles
-        return [route(DUPLICATES, duplicate_row(dup, priors[0]["doc_id"], "exact", 1.0)) for dup in ranked]
-    return [route(KEPT, ranked[0])] + [
-        route(EXACT_OF_NEW, duplicate_row(dup, ranked[0]["doc_id"], "exact", 1.0)) for dup in ranked[1:]]
+        return [route(DUPLICATES, (dup["doc_id"], duplicate_of(priors[0]["doc_id"], "exact", 1.0))) for dup in ranked]
+    return [route(KEPT, ranked[0])] + [route(EXACT_OF_NEW, (ranked[0]["doc_id"], dup["doc_id"])) for dup in ranked[1:]]
 
 
 def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_linkage: float,
@@ -84,17 +97,27 @@ def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_l
             yield doc_id, (kept, round(similarity, 4))
 
 
-class _Fingerprint(beam.DoFn):
-    def __init__(self, config: NearDupConfig) -> None:
-        self._config = config
+def slim_record(doc: dict[str, Any], config: NearDupConfig) -> dict[str, Any]:
+    """What deduplication needs of a document: its id, body hash, kept-copy rank and
+    fingerprint. Only these travel through the dedup shuffles; the full document (text,
+    removed lines) waits for the decision in one final join."""
+    return {"doc_id": doc["doc_id"], "content_hash": doc["content_hash"], "n_chars": doc["n_chars"],
+            "published": doc.get("published"), "prior": False,
+            "fp": fingerprint(doc["doc_id"], doc["text"], doc.get("language"), config)}
 
-    def process(self, doc: dict[str, Any]) -> Iterator[tuple[str, tuple[Fingerprint, tuple]]]:
-        fp = fingerprint(doc["doc_id"], doc["text"], doc.get("language"), self._config)
-        yield doc["doc_id"], (fp, keep_rank(doc))
+
+def slim_from_index(row: dict[str, Any]) -> dict[str, Any]:
+    """The slim record of an earlier run's kept document (an index row, transforms.state)."""
+    return {"doc_id": row["doc_id"], "content_hash": row["content_hash"], "n_chars": row["n_chars"],
+            "published": row.get("published"), "prior": True, "fp": fingerprint_from_index(row)}
 
 
-def _prior_fingerprint(row: dict[str, Any]) -> tuple[str, tuple[Fingerprint, tuple]]:
-    return row["doc_id"], (fingerprint_from_index(row), keep_rank(row, prior=True))
+def _rank(slim: dict[str, Any]) -> tuple:
+    return keep_rank(slim, prior=slim["prior"])
+
+
+def _keyed_fingerprint(slim: dict[str, Any]) -> tuple[str, tuple[Fingerprint, tuple]]:
+    return slim["doc_id"], (slim["fp"], _rank(slim))
 
 
 def fingerprint_from_index(row: dict[str, Any]) -> Fingerprint:
@@ -102,11 +125,10 @@ def fingerprint_from_index(row: dict[str, Any]) -> Fingerprint:
     return Fingerprint(row["doc_id"], tuple(frozenset(ids) for ids in row["sentences"]))
 
 
-def index_row(doc: dict[str, Any], run_id: str, config: NearDupConfig) -> dict[str, Any]:
+def index_row(slim: dict[str, Any], run_id: str) -> dict[str, Any]:
     """What the next incremental run needs of a kept document to find copies of it."""
-    fp = fingerprint(doc["doc_id"], doc["text"], doc.get("language"), config)
-    return {"doc_id": doc["doc_id"], "content_hash": doc["content_hash"], "n_chars": doc["n_chars"],
-            "published": doc.get("published"), "sentences": [sorted(ids) for ids in fp.sentences],
+    return {"doc_id": slim["doc_id"], "content_hash": slim["content_hash"], "n_chars": slim["n_chars"],
+            "published": slim.get("published"), "sentences": [sorted(ids) for ids in slim["fp"].sentences],
             "run_id": run_id}
 
 
@@ -130,20 +152,15 @@ def _attach_frequencies(item) -> Iterator[tuple[str, tuple[Fingerprint, tuple]]]
 
 
 class NearDuplicates(beam.PTransform):
-    """docs -> (doc_id, (kept doc_id, similarity)) for each document that is a near duplicate."""
+    """(doc_id, (fingerprint, keep rank)) -> (doc_id, (kept doc_id, similarity)) for each
+    document that is a near duplicate (earlier runs' documents rank first, see keep_rank)."""
 
     def __init__(self, config: NearDupConfig) -> None:
         super().__init__()
         self._config = config
 
-    def expand(self, inputs):
-        """inputs: new documents, or (new documents, prior index rows)."""
+    def expand(self, raw):
         config = self._config
-        docs, prior = inputs if isinstance(inputs, tuple) else (inputs, None)
-        raw = docs | "Fingerprint" >> beam.ParDo(_Fingerprint(config))
-        if prior is not None:
-            raw = ((raw, prior | "PriorFingerprints" >> beam.Map(_prior_fingerprint))
-                   | "WithPriorFingerprints" >> beam.Flatten())
         counts = (raw
                   | "SentenceHashes" >> beam.FlatMap(
                       lambda kv: [(h, kv[0]) for h in set(sentence_hashes(kv[1][0]))])
@@ -210,25 +227,51 @@ class NearDuplicates(beam.PTransform):
                     lambda kv: assign_clusters(kv[1], config.min_linkage, config.linkage_edges_per_member)))
 
 
-def _final_split(item) -> Iterator[Any]:
-    _, grouped = item
+def _decide(item) -> Iterator[Routed]:
+    """One kept slim record with its exact copies and near assignment -> a DECISIONS entry for
+    it and each copy, and INDEX (its slim record) when it stays kept."""
+    doc_id, grouped = item
     assignment = list(grouped["near"])
-    for doc in grouped["doc"]:
+    for slim in grouped["kept"]:
+        copies = sorted(grouped["exact"])
         if not assignment:
-            yield route(KEPT, doc)
-            for copy in grouped["exact"]:
-                yield route(DUPLICATES, copy)
+            yield route(DECISIONS, (doc_id, KEEP))
+            yield route(INDEX, slim)
+            for copy in copies:
+                yield route(DECISIONS, (copy, duplicate_of(doc_id, "exact", 1.0)))
             continue
         kept, similarity = assignment[0]
-        yield route(DUPLICATES, duplicate_row(doc, kept, "near", similarity))
+        yield route(DECISIONS, (doc_id, duplicate_of(kept, "near", similarity)))
         # Exact copies of a near duplicate point at the document that is kept, never at a duplicate.
-        for copy in grouped["exact"]:
-            yield route(DUPLICATES, duplicate_row(copy, kept, "near", similarity))
+        for copy in copies:
+            yield route(DECISIONS, (copy, duplicate_of(kept, "near", similarity)))
+
+
+def _apply_decisions(item) -> Iterator[Routed]:
+    """A doc_id's full document(s) and decision(s) -> KEPT document or DUPLICATES row. Two
+    inputs with one source (globs that overlap) share a doc_id: the kept decision goes to the
+    first, the copies' decisions to the others."""
+    doc_id, grouped = item
+    docs = list(grouped["doc"])
+    decisions = sorted(grouped["decision"], key=lambda d: (d[0] != "keep", str(d)))
+    if len(decisions) != len(docs):
+        LOG.error("dedup: %s has %d documents and %d decisions; unmatched documents are kept",
+                  doc_id, len(docs), len(decisions))
+    for index, doc in enumerate(docs):
+        verdict, kept, kind, similarity = decisions[index] if index < len(decisions) else KEEP
+        if verdict == "keep":
+            yield route(KEPT, doc)
+        else:
+            yield route(DUPLICATES, duplicate_row(doc, kept, kind, similarity))
 
 
 class DeduplicateDocuments(beam.PTransform):
     """docs, or (docs, {"current": index rows of earlier runs, "superseded": index rows of inputs
-    ingested again}) -> (kept documents, duplicate rows)."""
+    ingested again}) -> {"kept": documents, "duplicates": duplicate rows, "index": index rows of
+    the kept documents (for the next incremental run's state)}.
+
+    Decisions are made on slim records (id, hash, rank, fingerprint); full documents are
+    shuffled once, to meet their decision."""
 
     def __init__(self, config: NearDupConfig = NearDupConfig()) -> None:
         super().__init__()
@@ -236,24 +279,34 @@ class DeduplicateDocuments(beam.PTransform):
 
     def expand(self, inputs):
         docs, priors = inputs if isinstance(inputs, tuple) else (inputs, None)
-        prior = priors["current"] if priors else None
-        by_hash = {"new": docs | "KeyByContentHash" >> beam.Map(lambda d: (d["content_hash"], d))}
+        config = self._config
+        slim = docs | "SlimRecords" >> beam.Map(slim_record, config)
+        by_hash = {"new": slim | "KeyByContentHash" >> beam.Map(lambda d: (d["content_hash"], d))}
+        current = None
         if priors:
-            by_hash["prior"] = ((priors["current"], priors["superseded"])
+            current = priors["current"] | "CurrentPriorSlims" >> beam.Map(slim_from_index)
+            superseded = priors["superseded"] | "SupersededPriorSlims" >> beam.Map(slim_from_index)
+            by_hash["prior"] = ((current, superseded)
                                 | "AllPriors" >> beam.Flatten()
-                                | "KeyPriorByContentHash" >> beam.Map(lambda row: (row["content_hash"], row)))
+                                | "KeyPriorByContentHash" >> beam.Map(lambda d: (d["content_hash"], d)))
         exact = (by_hash
                  | "GroupExactCopies" >> beam.CoGroupByKey()
                  | "KeepOnePerHash" >> beam.FlatMap(_split_exact)
                  | "RouteExact" >> SplitRoutes(KEPT, EXACT_OF_NEW, DUPLICATES))
-        near_input = exact[KEPT] if prior is None else (exact[KEPT], prior)
-        near = near_input | "NearDuplicates" >> NearDuplicates(self._config)
-        split = ({"doc": exact[KEPT] | "KeyKept" >> beam.Map(lambda d: (d["doc_id"], d)),
-                  "exact": exact[EXACT_OF_NEW] | "KeyExactByKept" >> beam.Map(lambda d: (d["duplicate_of"], d)),
-                  "near": near}
-                 | "JoinAssignments" >> beam.CoGroupByKey()
-                 | "KeepOrDrop" >> beam.FlatMap(_final_split)
+        fingerprints = exact[KEPT] | "KeyedFingerprints" >> beam.Map(_keyed_fingerprint)
+        if current is not None:
+            fingerprints = ((fingerprints, current | "PriorFingerprints" >> beam.Map(_keyed_fingerprint))
+                            | "WithPriorFingerprints" >> beam.Flatten())
+        near = fingerprints | "NearDuplicates" >> NearDuplicates(config)
+        decided = ({"kept": exact[KEPT] | "KeyKept" >> beam.Map(lambda d: (d["doc_id"], d)),
+                    "exact": exact[EXACT_OF_NEW],
+                    "near": near}
+                   | "JoinAssignments" >> beam.CoGroupByKey()
+                   | "Decide" >> beam.FlatMap(_decide)
+                   | "RouteDecisions" >> SplitRoutes(DECISIONS, INDEX))
+        decisions = (decided[DECISIONS], exact[DUPLICATES]) | "AllDecisions" >> beam.Flatten()
+        split = ({"doc": docs | "KeyDocs" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": decisions}
+                 | "JoinDecisions" >> beam.CoGroupByKey()
+                 | "KeepOrDrop" >> beam.FlatMap(_apply_decisions)
                  | "RouteFinal" >> SplitRoutes(KEPT, DUPLICATES))
-        duplicates = ((split[DUPLICATES], exact[DUPLICATES])
-                      | "AllDuplicates" >> beam.Flatten())
-        return split[KEPT], duplicates
+        return {"kept": split[KEPT], "duplicates": split[DUPLICATES], "index": decided[INDEX]}
