@@ -346,7 +346,7 @@ def dedup_stage_seconds(docs: Sequence[dict], files: int = 16) -> float:
     import pyarrow.parquet as pq
 
     from transforms.dedup import DeduplicateDocuments, content_hash
-    from transforms.state import read_parquet_rows
+    from transforms.write import read_parquet_rows
 
     records = [{"doc_id": d["id"], "text": d["text"], "language": "en", "n_chars": len(d["text"]),
                 "published": None, "content_hash": content_hash(d["text"])} for d in docs]

@@ -10,12 +10,13 @@ from apache_beam.io.filesystem import FileMetadata
 
 from pipeline.options import IngestOptions
 from transforms.clean import DOCUMENTS, CleanDocuments
-from transforms.dedup import DedupConfig, DeduplicateDocuments, index_row
+from transforms.dedup import DecideDuplicates, DedupConfig, index_row
 from transforms.language import DetectLanguage
 from transforms.read import PAGES, REJECTS, ReadRawFiles, matched_directories
 from transforms.routing import SplitRoutes
 from transforms.state import NEW, SKIPPED, ManifestRows, PriorIndex, SkipIngested
-from transforms.write import INPUTS_KEY, SKIPPED_KEY, RunLayout, WriteTables
+from transforms.write import (INPUTS_KEY, SKIPPED_KEY, FinalizeDocumentShards, RunLayout, StageDocuments,
+                              WriteTables)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,18 +67,19 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
               | "DetectLanguage" >> beam.ParDo(DetectLanguage())
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
     config = DedupConfig()
+    slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(StageDocuments(layout, options.num_shards, config))
     if layout.incremental:
         earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths)
-        deduplicated = (tagged[DOCUMENTS], earlier) | "Deduplicate" >> DeduplicateDocuments(config)
+        decided = (slim, earlier) | "Deduplicate" >> DecideDuplicates(config)
     else:
-        deduplicated = tagged[DOCUMENTS] | "Deduplicate" >> DeduplicateDocuments(config)
-    kept, duplicates = deduplicated["kept"], deduplicated["duplicates"]
+        decided = slim | "Deduplicate" >> DecideDuplicates(config)
+    written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:
         state_tables = {
             "manifest": (ingested[NEW], rejects) | "Manifest" >> ManifestRows(layout.run_id),
-            "index": deduplicated["index"] | "IndexRows" >> beam.Map(index_row, layout.run_id),
+            "index": decided["index"] | "IndexRows" >> beam.Map(index_row, layout.run_id),
         }
-    tables = {"documents": kept, "duplicates": duplicates, "rejects": rejects, **state_tables}
+    tables = {"rejects": rejects, **state_tables}
     all_counters = counters | "AllCounters" >> beam.Flatten()
-    return (tables, all_counters) | "WriteTables" >> WriteTables(layout, options.num_shards, run_info)
+    return (tables, all_counters, written) | "WriteTables" >> WriteTables(layout, options.num_shards, run_info)

@@ -68,16 +68,17 @@ def duplicate_of(kept_id: str, kind: str, similarity: float) -> tuple:
 
 
 def _split_exact(item: tuple[str, dict[str, Iterable[dict[str, Any]]]]) -> list[Routed]:
-    """One body hash: KEPT (the best-ranked new slim record), EXACT_OF_NEW (kept id, copy id)
-    for its copies, or DUPLICATES decisions when an earlier run kept this body already."""
+    """One body hash: KEPT (the best-ranked new slim record), EXACT_OF_NEW (kept id, copy's
+    location) for its copies, or DECISIONS (location, decision) when an earlier run kept this
+    body already."""
     _, grouped = item
     ranked = sorted(grouped["new"], key=_rank)
     priors = sorted(grouped.get("prior", ()), key=_rank)
     if not ranked:
         return []  # only an earlier run's document has this body
     if priors:  # a copy of a document an earlier run kept: final, whatever else it resembles
-        return [route(DUPLICATES, (dup["doc_id"], duplicate_of(priors[0]["doc_id"], "exact", 1.0))) for dup in ranked]
-    return [route(KEPT, ranked[0])] + [route(EXACT_OF_NEW, (ranked[0]["doc_id"], dup["doc_id"])) for dup in ranked[1:]]
+        return [route(DECISIONS, (location(dup), duplicate_of(priors[0]["doc_id"], "exact", 1.0))) for dup in ranked]
+    return [route(KEPT, ranked[0])] + [route(EXACT_OF_NEW, (ranked[0]["doc_id"], location(dup))) for dup in ranked[1:]]
 
 
 def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_linkage: float,
@@ -97,13 +98,19 @@ def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_l
             yield doc_id, (kept, round(similarity, 4))
 
 
-def slim_record(doc: dict[str, Any], config: NearDupConfig) -> dict[str, Any]:
+def slim_record(doc: dict[str, Any], config: NearDupConfig, shard: int | None = None,
+                staged: str | None = None) -> dict[str, Any]:
     """What deduplication needs of a document: its id, body hash, kept-copy rank and
-    fingerprint. Only these travel through the dedup shuffles; the full document (text,
-    removed lines) waits for the decision in one final join."""
+    fingerprint, and where the full document waits (its output shard and staging file, see
+    transforms.write.StageDocuments). Only these travel through the dedup shuffles."""
     return {"doc_id": doc["doc_id"], "content_hash": doc["content_hash"], "n_chars": doc["n_chars"],
-            "published": doc.get("published"), "prior": False,
+            "published": doc.get("published"), "prior": False, "shard": shard, "staged": staged,
             "fp": fingerprint(doc["doc_id"], doc["text"], doc.get("language"), config)}
+
+
+def location(slim: dict[str, Any]) -> tuple[str, int | None, str | None]:
+    """(doc_id, shard, staging file) of a new document's slim record."""
+    return slim["doc_id"], slim["shard"], slim["staged"]
 
 
 def slim_from_index(row: dict[str, Any]) -> dict[str, Any]:
@@ -228,59 +235,64 @@ class NearDuplicates(beam.PTransform):
 
 
 def _decide(item) -> Iterator[Routed]:
-    """One kept slim record with its exact copies and near assignment -> a DECISIONS entry for
-    it and each copy, and INDEX (its slim record) when it stays kept."""
+    """One kept slim record with its exact copies and near assignment -> DECISIONS
+    (location, decision) for it and each copy, and INDEX (its slim record) when it stays kept."""
     doc_id, grouped = item
     assignment = list(grouped["near"])
     for slim in grouped["kept"]:
-        copies = sorted(grouped["exact"])
+        copies = sorted(grouped["exact"], key=str)
         if not assignment:
-            yield route(DECISIONS, (doc_id, KEEP))
+            yield route(DECISIONS, (location(slim), KEEP))
             yield route(INDEX, slim)
             for copy in copies:
                 yield route(DECISIONS, (copy, duplicate_of(doc_id, "exact", 1.0)))
             continue
         kept, similarity = assignment[0]
-        yield route(DECISIONS, (doc_id, duplicate_of(kept, "near", similarity)))
+        yield route(DECISIONS, (location(slim), duplicate_of(kept, "near", similarity)))
         # Exact copies of a near duplicate point at the document that is kept, never at a duplicate.
         for copy in copies:
             yield route(DECISIONS, (copy, duplicate_of(kept, "near", similarity)))
 
 
-def _apply_decisions(item) -> Iterator[Routed]:
-    """A doc_id's full document(s) and decision(s) -> KEPT document or DUPLICATES row. Two
-    inputs with one source (globs that overlap) share a doc_id: the kept decision goes to the
-    first, the copies' decisions to the others."""
-    doc_id, grouped = item
-    docs = list(grouped["doc"])
-    decisions = sorted(grouped["decision"], key=lambda d: (d[0] != "keep", str(d)))
+def apply_decisions(docs: Iterable[dict[str, Any]], decisions: Iterable[tuple]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The documents of one doc_id and their decisions -> ("documents", doc) or ("duplicates",
+    duplicate row). Two inputs with one source (globs that overlap) share a doc_id: the kept
+    decision goes to the first, the copies' decisions to the others; a document without a
+    decision (a bug) is kept and logged, never dropped."""
+    docs = list(docs)
+    decisions = sorted(decisions, key=lambda d: (d[0] != "keep", str(d)))
     if len(decisions) != len(docs):
         LOG.error("dedup: %s has %d documents and %d decisions; unmatched documents are kept",
-                  doc_id, len(docs), len(decisions))
+                  docs[0]["doc_id"] if docs else "?", len(docs), len(decisions))
     for index, doc in enumerate(docs):
         verdict, kept, kind, similarity = decisions[index] if index < len(decisions) else KEEP
         if verdict == "keep":
-            yield route(KEPT, doc)
+            yield "documents", doc
         else:
-            yield route(DUPLICATES, duplicate_row(doc, kept, kind, similarity))
+            yield "duplicates", duplicate_row(doc, kept, kind, similarity)
 
 
-class DeduplicateDocuments(beam.PTransform):
-    """docs, or (docs, {"current": index rows of earlier runs, "superseded": index rows of inputs
-    ingested again}) -> {"kept": documents, "duplicates": duplicate rows, "index": index rows of
-    the kept documents (for the next incremental run's state)}.
+def _join_decisions(item) -> Iterator[Routed]:
+    _, grouped = item
+    for table, row in apply_decisions(grouped["doc"], grouped["decision"]):
+        yield route(KEPT if table == "documents" else DUPLICATES, row)
 
-    Decisions are made on slim records (id, hash, rank, fingerprint); full documents are
-    shuffled once, to meet their decision."""
+
+class DecideDuplicates(beam.PTransform):
+    """Slim records (`slim_record`), or (slim records, {"current": index rows of earlier runs,
+    "superseded": index rows of inputs ingested again}) -> {"decisions": (location, decision)
+    for every new document, "index": slim records of the documents kept}.
+
+    Exact copies by body hash, then near copies (NearDuplicates) among the kept ones; every
+    step keyed, on slim records only."""
 
     def __init__(self, config: NearDupConfig = NearDupConfig()) -> None:
         super().__init__()
         self._config = config
 
     def expand(self, inputs):
-        docs, priors = inputs if isinstance(inputs, tuple) else (inputs, None)
+        slim, priors = inputs if isinstance(inputs, tuple) else (inputs, None)
         config = self._config
-        slim = docs | "SlimRecords" >> beam.Map(slim_record, config)
         by_hash = {"new": slim | "KeyByContentHash" >> beam.Map(lambda d: (d["content_hash"], d))}
         current = None
         if priors:
@@ -292,7 +304,7 @@ class DeduplicateDocuments(beam.PTransform):
         exact = (by_hash
                  | "GroupExactCopies" >> beam.CoGroupByKey()
                  | "KeepOnePerHash" >> beam.FlatMap(_split_exact)
-                 | "RouteExact" >> SplitRoutes(KEPT, EXACT_OF_NEW, DUPLICATES))
+                 | "RouteExact" >> SplitRoutes(KEPT, EXACT_OF_NEW, DECISIONS))
         fingerprints = exact[KEPT] | "KeyedFingerprints" >> beam.Map(_keyed_fingerprint)
         if current is not None:
             fingerprints = ((fingerprints, current | "PriorFingerprints" >> beam.Map(_keyed_fingerprint))
@@ -304,9 +316,26 @@ class DeduplicateDocuments(beam.PTransform):
                    | "JoinAssignments" >> beam.CoGroupByKey()
                    | "Decide" >> beam.FlatMap(_decide)
                    | "RouteDecisions" >> SplitRoutes(DECISIONS, INDEX))
-        decisions = (decided[DECISIONS], exact[DUPLICATES]) | "AllDecisions" >> beam.Flatten()
+        decisions = (decided[DECISIONS], exact[DECISIONS]) | "AllDecisions" >> beam.Flatten()
+        return {"decisions": decisions, "index": decided[INDEX]}
+
+
+class DeduplicateDocuments(beam.PTransform):
+    """Full documents in, for tests and benchmarks: docs[, priors] -> {"kept", "duplicates",
+    "index"}. The pipeline itself stages documents in files instead of joining them
+    (transforms.write.StageDocuments / FinalizeDocumentShards) and shares `DecideDuplicates`."""
+
+    def __init__(self, config: NearDupConfig = NearDupConfig()) -> None:
+        super().__init__()
+        self._config = config
+
+    def expand(self, inputs):
+        docs, priors = inputs if isinstance(inputs, tuple) else (inputs, None)
+        slim = docs | "SlimRecords" >> beam.Map(slim_record, self._config)
+        decided = (slim if priors is None else (slim, priors)) | "Decide" >> DecideDuplicates(self._config)
+        decisions = decided["decisions"] | "KeyDecisionByDoc" >> beam.Map(lambda d: (d[0][0], d[1]))
         split = ({"doc": docs | "KeyDocs" >> beam.Map(lambda d: (d["doc_id"], d)), "decision": decisions}
                  | "JoinDecisions" >> beam.CoGroupByKey()
-                 | "KeepOrDrop" >> beam.FlatMap(_apply_decisions)
+                 | "KeepOrDrop" >> beam.FlatMap(_join_decisions)
                  | "RouteFinal" >> SplitRoutes(KEPT, DUPLICATES))
-        return {"kept": split[KEPT], "duplicates": split[DUPLICATES], "index": decided[INDEX]}
+        return {"kept": split[KEPT], "duplicates": split[DUPLICATES], "index": decided["index"]}

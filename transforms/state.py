@@ -24,13 +24,12 @@ import logging
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.records import STATE_SCHEMAS, doc_id_for
 from transforms.routing import SplitRoutes, route
-from transforms.write import TMP_DIR, RunLayout, discard_staging, publish
+from transforms.write import TMP_DIR, RunLayout, discard_staging, publish, read_parquet_rows
 
 LOG = logging.getLogger(__name__)
 
@@ -137,14 +136,6 @@ def _matching(pattern: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- rows
-def read_parquet_rows(path: str) -> Iterator[dict[str, Any]]:
-    """The rows of one Parquet file on any Beam filesystem, a row group at a time."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        reader = pq.ParquetFile(handle)
-        for group in range(reader.num_row_groups):
-            yield from reader.read_row_group(group).to_pylist()
-
-
 def input_fingerprint(path: str, max_bytes: int) -> tuple[int, str]:
     """(size, SHA-256) of a file's bytes, reading at most max_bytes + 1 of them: a file over the
     read limit is a `too_large` reject whatever its tail holds, so its tail need not be read."""

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 import zlib
 from typing import Any, Iterable, Iterator
 
@@ -26,11 +27,14 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import ALL_SCHEMAS, STATE_SCHEMAS, TABLE_SCHEMAS, project
+from transforms.records import ALL_SCHEMAS, DOCUMENT_SCHEMA, STATE_SCHEMAS, TABLE_SCHEMAS, project
 
 LOG = logging.getLogger(__name__)
 
 TMP_DIR = "_tmp"
+STAGED_DOCUMENTS = "staged"
+# Staged documents are written in small row groups: a bundle holds one group per shard in memory.
+STAGED_GROUP_ROWS = 200
 RUN_SUMMARY = "run.json"
 ROW_GROUP_ROWS = 2000  # bounded memory per shard writer; large enough for good compression
 INPUTS_KEY = "inputs"  # counter: paths the input globs matched
@@ -83,23 +87,54 @@ def merge_stats(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
+class ParquetRowWriter:
+    """Rows to one Parquet file on any Beam filesystem, a bounded row group at a time, with
+    the counts the run summary needs. Close it to finish the file (an empty one has the schema)."""
+
+    def __init__(self, path: str, schema: pa.Schema, group_rows: int = ROW_GROUP_ROWS,
+                 compression: str = "zstd") -> None:
+        self.path = path
+        self._schema = schema
+        self._table = schema.metadata[b"table"].decode()
+        self._group_rows = group_rows
+        self._handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._writer = pq.ParquetWriter(pa.PythonFile(self._handle, mode="w"), schema, compression=compression)
+        self._batch: list[dict[str, Any]] = []
+        self._stats: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._batch.append(project(row, self._schema))
+        if len(self._batch) >= self._group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write_table(pa.Table.from_pylist(self._batch, schema=self._schema))
+        self._stats.append(row_stats(self._table, self._batch))
+        self._batch = []
+
+    def close(self) -> dict[str, Any]:
+        """Finish the file; returns its row counts (`row_stats` of all rows)."""
+        if self._batch or not self._stats:
+            self._flush()
+        self._writer.close()
+        self._handle.close()
+        return merge_stats(self._stats)
+
+
 def write_parquet(path: str, schema: pa.Schema, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Write rows to one Parquet file on any Beam filesystem, in bounded row groups."""
-    table_name = schema.metadata[b"table"].decode()
-    stats_parts = []
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        with pq.ParquetWriter(pa.PythonFile(handle, mode="w"), schema, compression="zstd") as writer:
-            batch: list[dict[str, Any]] = []
-            for row in rows:
-                batch.append(project(row, schema))
-                if len(batch) >= ROW_GROUP_ROWS:
-                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                    stats_parts.append(row_stats(table_name, batch))
-                    batch = []
-            if batch or not stats_parts:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                stats_parts.append(row_stats(table_name, batch))
-    return merge_stats(stats_parts)
+    writer = ParquetRowWriter(path, schema)
+    for row in rows:
+        writer.add(row)
+    return writer.close()
+
+
+def read_parquet_rows(path: str) -> Iterator[dict[str, Any]]:
+    """The rows of one Parquet file on any Beam filesystem, a row group at a time."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        reader = pq.ParquetFile(handle)
+        for group in range(reader.num_row_groups):
+            yield from reader.read_row_group(group).to_pylist()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +185,10 @@ class RunLayout:
     def staged_summary_path(self) -> str:
         return FileSystems.join(self.staging_root(), RUN_SUMMARY)
 
+    def staged_documents_dir(self, shard: int) -> str:
+        """Where cleaned documents of one output shard wait for their dedup decision."""
+        return FileSystems.join(self.staging_root(), STAGED_DOCUMENTS, f"shard-{shard:05d}")
+
 
 def publish(layout: RunLayout) -> int:
     """Move a run's staged files to their published places; returns how many moved.
@@ -176,8 +215,7 @@ def discard_staging(layout: RunLayout) -> None:
     """Remove what is left of a run's staging folders (all of it, for a run that failed)."""
     roots = {layout.staging_root(table) for table in layout.tables} | {layout.staging_root()}
     for root in sorted(roots):
-        _delete_matching(FileSystems.join(root, "*", "*"))
-        _delete_matching(FileSystems.join(root, "*"))
+        _delete_matching(FileSystems.join(root, "**"))
         _delete_folder(root)
         _remove_if_empty(root.rstrip("/").rsplit("/", 1)[0])  # the _tmp folder, once no run uses it
 
@@ -206,6 +244,94 @@ class WriteShard(beam.DoFn):
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class StageDocuments(beam.DoFn):
+    """Cleaned document -> its slim record for deduplication (transforms.dedup.slim_record),
+    the full document written meanwhile to a staging file of its output shard.
+
+    Full documents (text and removed lines: ~12 KB pickled, several times that as objects)
+    never go through a shuffle: the in-memory runner holds a shuffle's whole input as Python
+    objects (4.4 GB at 10,000 pages when documents went through three), and other runners
+    pay to move them. Each bundle writes one file per shard it meets, in small row groups,
+    and closes it in `finish_bundle`; a retried bundle's files are simply never referenced."""
+
+    def __init__(self, layout: RunLayout, num_shards: int, config: Any) -> None:
+        self._layout = layout
+        self._num_shards = num_shards
+        self._config = config
+
+    def start_bundle(self) -> None:
+        self._writers: dict[int, ParquetRowWriter] = {}
+
+    def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        from transforms.dedup import slim_record  # dedup builds on this module's records
+
+        shard = shard_of(doc, self._num_shards)
+        writer = self._writers.get(shard)
+        if writer is None:
+            path = FileSystems.join(self._layout.staged_documents_dir(shard), f"{uuid.uuid4().hex}.parquet")
+            writer = self._writers[shard] = ParquetRowWriter(path, DOCUMENT_SCHEMA, STAGED_GROUP_ROWS, "lz4")
+        writer.add(doc)
+        yield slim_record(doc, self._config, shard, writer.path)
+
+    def finish_bundle(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+class _FinalizeShard(beam.DoFn):
+    """(shard, [(staging file, doc_id, decision)]) -> the shard's documents and duplicates
+    files, reading its staged documents one row group at a time."""
+
+    def __init__(self, layout: RunLayout) -> None:
+        self._layout = layout
+
+    def process(self, item: tuple[int, Iterable[tuple[str, str, tuple]]]) -> Iterator[dict[str, Any]]:
+        from transforms.dedup import apply_decisions
+
+        shard, entries = item
+        by_file: dict[str, dict[str, list[tuple]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+        for staged, doc_id, decision in entries:
+            by_file[staged][doc_id].append(decision)
+        writers = {table: ParquetRowWriter(FileSystems.join(self._layout.staging_dir(table), part_name(shard)),
+                                           TABLE_SCHEMAS[table])
+                   for table in ("documents", "duplicates")}
+        for staged in sorted(by_file):
+            decisions = by_file[staged]
+            seen: collections.Counter = collections.Counter()
+            for doc in read_parquet_rows(staged):
+                doc_id = doc["doc_id"]
+                # The n-th copy of a doc_id in this file takes its n-th decision (keep first).
+                mine = sorted(decisions.get(doc_id, ()), key=lambda d: (d[0] != "keep", str(d)))
+                decision = mine[seen[doc_id]:seen[doc_id] + 1]
+                seen[doc_id] += 1
+                for table, row in apply_decisions([doc], decision):
+                    writers[table].add(row)
+        for table, writer in writers.items():
+            yield {"table": table, "shard": shard, "path": writer.path, "stats": writer.close(),
+                   "writer": worker_name()}
+
+
+def _by_shard(decision: tuple) -> tuple[int, tuple[str, str, tuple]]:
+    (doc_id, shard, staged), verdict = decision
+    return shard, (staged, doc_id, verdict)
+
+
+class FinalizeDocumentShards(beam.PTransform):
+    """Dedup decisions ((doc_id, shard, staging file), decision) -> shard reports of the
+    documents and duplicates tables, written under the run's staging folder."""
+
+    def __init__(self, layout: RunLayout) -> None:
+        super().__init__()
+        self._layout = layout
+
+    def expand(self, decisions):
+        return (decisions
+                | "KeyDecisionByShard" >> beam.Map(_by_shard)
+                | "GroupDecisionsByShard" >> beam.GroupByKey()
+                | "WriteDocumentShards" >> beam.ParDo(_FinalizeShard(self._layout)))
 
 
 class CommitRun(beam.DoFn):
@@ -323,8 +449,9 @@ def _counter_report(item: tuple[str, int]) -> dict[str, Any]:
 
 
 class WriteTables(beam.PTransform):
-    """({table name: PCollection of rows}, PCollection of (counter name, count)) -> the
-    committed run: its summary (run.json) as the one output element.
+    """({table name: PCollection of rows}, PCollection of (counter name, count), PCollection
+    of reports of shards written elsewhere (FinalizeDocumentShards)) -> the committed run: its
+    summary (run.json) as the one output element.
 
     One terminal branch writes everything: rows are keyed by (table, shard), grouped, and
     each shard's file is written inside `process()` (never in `finish_bundle`, whose output the
@@ -337,8 +464,9 @@ class WriteTables(beam.PTransform):
         self._num_shards = num_shards
         self._run_info = run_info
 
-    def expand(self, inputs: tuple[dict[str, beam.PCollection], beam.PCollection]) -> beam.PCollection:
-        tables, counters = inputs
+    def expand(self, inputs: tuple[dict[str, beam.PCollection], beam.PCollection, beam.PCollection]
+               ) -> beam.PCollection:
+        tables, counters, written = inputs
         keyed = [pc | f"Key{name.title()}ByShard" >> beam.Map(_tag, name, self._num_shards)
                  for name, pc in tables.items()]
         shard_reports = (keyed
@@ -348,7 +476,7 @@ class WriteTables(beam.PTransform):
         counter_reports = (counters
                            | "SumCounters" >> beam.CombinePerKey(sum)
                            | "CounterReports" >> beam.Map(_counter_report))
-        return ((shard_reports, counter_reports)
+        return ((shard_reports, counter_reports, written)
                 | "AllReports" >> beam.Flatten()
                 | "KeyForCommit" >> beam.Map(_commit_key)
                 | "GatherReports" >> beam.GroupByKey()
