@@ -12,7 +12,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
 from transforms.dedup import DeduplicateDocuments, assign_clusters, content_hash, keep_rank
-from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, sketch_jaccard, candidate_keys, content_words, linked_clusters,
+from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, packed_keys,
+                                partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, split_sentences, verify, widest_paths,
                                 with_frequencies, sentence_hashes, worth_verifying)
 from transforms.textclean import clean_text
@@ -197,3 +198,30 @@ def test_seed_wire_story_renderings_match_and_other_seed_articles_do_not(other):
     assert verify(seed_fp("000"), seed_fp("004"), CONFIG) is not None
     assert verify(seed_fp("000"), seed_fp(other), CONFIG) is None
     assert verify(seed_fp("004"), seed_fp(other), CONFIG) is None
+
+
+def test_packed_shuffles_give_the_pairs_of_the_plain_buckets():
+    config = NearDupConfig(lsh_partitions=4)
+    docs = {"a": ARTICLE, "b": REWORDED, "c": SAME_EVENT, "a2": ARTICLE.replace("Thursday", "Friday")}
+    fps = {doc_id: _fp(doc_id, text) for doc_id, text in docs.items()}
+    partitions = collections.defaultdict(list)
+    for doc_id, fp in fps.items():
+        for partition, member in packed_keys(fp, doc_id == "c", config):
+            partitions[partition].append(member)
+    pair_partitions = collections.defaultdict(list)
+    for members in partitions.values():
+        for partition, packed in partition_pairs(members, config):
+            pair_partitions[partition].append(packed)
+    worth = sorted(pair for packed in pair_partitions.values() for pair in worth_verifying_pairs(packed, config))
+    # The same pairs the unpacked functions find, bucket by bucket.
+    buckets = collections.defaultdict(list)
+    for doc_id, fp in fps.items():
+        for key, sentence, sketch in candidate_keys(fp, config):
+            buckets[key].append((doc_id, sentence, sketch))
+    hits = collections.defaultdict(list)
+    for key, members in buckets.items():
+        for pair, hit in bucket_pairs(members, config, key):
+            hits[pair].append(hit)
+    sizes = {d: min(len(informative(fp, config)), config.key_sentences) for d, fp in fps.items()}
+    expected = sorted(p for p, h in hits.items() if worth_verifying(h, sizes[p[0]], sizes[p[1]], config))
+    assert worth == expected and ("a", "a2") in worth and ("a", "b") in worth

@@ -22,9 +22,9 @@ from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
-from transforms.neardup import (Fingerprint, NearDupConfig, bucket_pairs, candidate_keys, linked_clusters,
-                                fingerprint, informative, sentence_hashes, verify, widest_paths,
-                                with_frequencies, worth_verifying)
+from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_clusters, packed_keys,
+                                partition_pairs, sentence_hashes, verify, widest_paths, with_frequencies,
+                                worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
 
 LOG = logging.getLogger(__name__)
@@ -178,34 +178,15 @@ class NearDuplicates(beam.PTransform):
                         | "AttachCounts" >> beam.FlatMap(_attach_frequencies))
 
         def keys(kv):
-            doc_id, (fp, rank) = kv
-            n_informative = min(len(informative(fp, config)), config.key_sentences)
-            return [(key, (doc_id, sentence, n_informative, _is_prior(rank), sketch))
-                    for key, sentence, sketch in candidate_keys(fp, config)]
-
-        def pairs(kv):
-            key, members = kv
-            members = list(members)
-            sizes = {doc_id: n for doc_id, _, n, _, _ in members}
-            priors = {doc_id for doc_id, _, _, prior, _ in members if prior}
-            for (a, b), hit in bucket_pairs([(doc_id, s, sketch) for doc_id, s, _, _, sketch in members],
-                                            config, key):
-                if a in priors and b in priors:
-                    continue  # earlier runs compared these already
-                yield (a, b), (hit, sizes[a], sizes[b])
-
-        def worth(kv):
-            (a, b), hits = kv
-            hits = list(hits)
-            return worth_verifying([h for h, _, _ in hits], hits[0][1], hits[0][2], config)
+            _, (fp, rank) = kv
+            return packed_keys(fp, _is_prior(rank), config)
 
         candidates = (fingerprints
                       | "LshKeys" >> beam.FlatMap(keys)
-                      | "GroupByLshKey" >> beam.GroupByKey()
-                      | "BucketPairs" >> beam.FlatMap(pairs)
-                      | "GroupByPair" >> beam.GroupByKey()
-                      | "EnoughCollisions" >> beam.Filter(worth)
-                      | "PairByFirst" >> beam.Map(lambda kv: kv[0]))
+                      | "GroupByLshPartition" >> beam.GroupByKey()
+                      | "BucketPairs" >> beam.FlatMap(lambda kv: partition_pairs(kv[1], config))
+                      | "GroupPairsByFirst" >> beam.GroupByKey()
+                      | "EnoughCollisions" >> beam.FlatMap(lambda kv: worth_verifying_pairs(kv[1], config)))
 
         def with_first(item):
             _, grouped = item

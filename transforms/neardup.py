@@ -21,7 +21,8 @@ import math
 import re
 import threading
 import unicodedata
-from typing import Iterable
+import zlib
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -96,34 +97,94 @@ class NearDupConfig:
     # A sentence held by more documents than this weighs common_sentence / count: chrome the
     # cleaner kept recurs on dozens of pages, while a story's sentences recur only in its copies.
     common_sentence: int = 4
+    # LSH keys and colliding pairs are grouped in this many partitions, each value one packed
+    # bytes object, instead of one group per key: almost every key is held by one document
+    # only, and a group per key cost ~400 bytes of Python objects per key (216 keys per
+    # document) in the in-memory runner; packed in partitions ~60.
+    lsh_partitions: int = 1024
     # A page whose sentences are all on many pages is compared (unweighted) only when it has at
     # least this many informative sentences: a chrome block is a line or three, an article more.
     min_sentences_all_common: int = 5
     seed: int = 1
 
 
-@dataclasses.dataclass(frozen=True)
 class Fingerprint:
-    """What verification needs of one document: its sentences' content-word ids."""
+    """What verification needs of one document: its sentences' content-word ids, and how many
+    documents of the corpus hold each sentence (1 until counted: a sentence in many otherwise
+    unrelated pages is site chrome the cleaner kept, and must not make them copies).
 
-    doc_id: str
-    sentences: tuple[frozenset[int], ...]
-    # How many documents of the corpus hold each sentence (1 until counted): a sentence in many
-    # otherwise unrelated pages is site chrome the cleaner kept, and must not make them copies.
-    frequencies: tuple[int, ...] = ()
+    Stored packed (each sentence's sorted ids as uint32 in one bytes object): fingerprints wait
+    in several shuffles, and the in-memory runner holds a shuffle's input as Python objects; as
+    a tuple of frozensets one took ~15 KB, packed ~1.5 KB. The sets are built on first use."""
+
+    __slots__ = ("doc_id", "_packed", "_ends", "_frequencies", "_sentences")
+
+    def __init__(self, doc_id: str, sentences: Iterable[Iterable[int]], frequencies: Sequence[int] = ()) -> None:
+        ids: list[int] = []
+        ends: list[int] = []
+        for sentence in sentences:
+            ids.extend(sorted(sentence))
+            ends.append(len(ids))
+        self.doc_id = doc_id
+        self._packed = np.asarray(ids, dtype="<u4").tobytes()
+        self._ends = np.asarray(ends, dtype="<u4").tobytes()
+        self._frequencies = np.asarray(frequencies, dtype="<u4").tobytes()
+        self._sentences: tuple[frozenset[int], ...] | None = None
+
+    @classmethod
+    def _from_packed(cls, doc_id: str, packed: bytes, ends: bytes, frequencies: bytes) -> "Fingerprint":
+        fp = cls.__new__(cls)
+        fp.doc_id, fp._packed, fp._ends, fp._frequencies, fp._sentences = doc_id, packed, ends, frequencies, None
+        return fp
+
+    def __reduce__(self):
+        return Fingerprint._from_packed, (self.doc_id, self._packed, self._ends, self._frequencies)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Fingerprint) and self.__reduce__()[1] == other.__reduce__()[1]
+
+    def __hash__(self) -> int:
+        return hash(self.__reduce__()[1])
+
+    def __repr__(self) -> str:
+        return f"Fingerprint({self.doc_id!r}, {len(self)} sentences)"
+
+    def __len__(self) -> int:
+        return len(self._ends) // 4
+
+    def sorted_ids(self) -> list[np.ndarray]:
+        """Each sentence's ids, sorted, as a uint32 array."""
+        ids = np.frombuffer(self._packed, dtype="<u4")
+        ends = np.frombuffer(self._ends, dtype="<u4").tolist()
+        return [ids[start:end] for start, end in zip([0] + ends[:-1], ends)]
+
+    @property
+    def sentences(self) -> tuple[frozenset[int], ...]:
+        if self._sentences is None:
+            self._sentences = tuple(frozenset(ids.tolist()) for ids in self.sorted_ids())
+        return self._sentences
+
+    @property
+    def frequencies(self) -> tuple[int, ...]:
+        return tuple(np.frombuffer(self._frequencies, dtype="<u4").tolist())
 
     def frequency(self, index: int) -> int:
-        return self.frequencies[index] if self.frequencies else 1
+        if not self._frequencies:
+            return 1
+        return int.from_bytes(self._frequencies[4 * index:4 * index + 4], "little")
+
+    def with_frequencies(self, frequencies: Sequence[int]) -> "Fingerprint":
+        return Fingerprint._from_packed(self.doc_id, self._packed, self._ends,
+                                        np.asarray(frequencies, dtype="<u4").tobytes())
 
 
 def sentence_hashes(fp: Fingerprint) -> list[str]:
     """A stable id per sentence (of its content words), for counting in how many documents it occurs."""
-    return [hashlib.blake2b(np.array(sorted(ids), dtype=np.uint32).tobytes(), digest_size=8).hexdigest()
-            for ids in fp.sentences]
+    return [hashlib.blake2b(ids.tobytes(), digest_size=8).hexdigest() for ids in fp.sorted_ids()]
 
 
 def with_frequencies(fp: Fingerprint, counts: dict[str, int]) -> Fingerprint:
-    return dataclasses.replace(fp, frequencies=tuple(counts.get(h, 1) for h in sentence_hashes(fp)))
+    return fp.with_frequencies([counts.get(h, 1) for h in sentence_hashes(fp)])
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -331,6 +392,85 @@ def worth_verifying(sentence_hits: Iterable[tuple[int, int]], informative_a: int
     shortest = max(1, min(informative_a, informative_b))
     needed = max(min(config.min_matched_sentences, shortest), math.ceil(config.min_collision_share * shortest))
     return distinct >= needed
+
+
+# ----------------------------------------------------------------------------- packed shuffles
+def _pack_text(value: str) -> bytes:
+    raw = value.encode("utf-8", "surrogatepass")
+    return len(raw).to_bytes(2, "little") + raw
+
+
+def _unpack_text(data: bytes, at: int) -> tuple[str, int]:
+    size = int.from_bytes(data[at:at + 2], "little")
+    return data[at + 2:at + 2 + size].decode("utf-8", "surrogatepass"), at + 2 + size
+
+
+def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tuple[int, bytes]]:
+    """(partition, packed member) for each LSH key of a document (see `lsh_partitions`).
+
+    A member is key digest (8 bytes) | sentence index (2) | informative sentences (1) |
+    prior (1) | sketch length (1) | sketch | doc_id."""
+    n_informative = min(len(informative(fp, config)), config.key_sentences, 255)
+    doc_id = _pack_text(fp.doc_id)
+    out = []
+    for key, sentence, sketch in candidate_keys(fp, config):
+        digest = hashlib.blake2b(key.encode("ascii"), digest_size=8).digest()
+        sketch = sketch or b""
+        index = 0xFFFF if sentence == DOC_KEY_SENTENCE else min(sentence, 0xFFFE)
+        member = digest + index.to_bytes(2, "little") + bytes((n_informative, prior, len(sketch))) + sketch + doc_id
+        out.append((int.from_bytes(digest[:4], "little") % config.lsh_partitions, member))
+    return out
+
+
+def _unpack_member(member: bytes) -> tuple[bytes, str, int, int, bool, bytes | None]:
+    digest = member[:8]
+    sentence = int.from_bytes(member[8:10], "little")
+    if sentence == 0xFFFF:
+        sentence = DOC_KEY_SENTENCE
+    n_informative, prior, sketch_len = member[10], bool(member[11]), member[12]
+    sketch = member[13:13 + sketch_len] or None
+    doc_id, _ = _unpack_text(member, 13 + sketch_len)
+    return digest, doc_id, sentence, n_informative, prior, sketch
+
+
+def partition_pairs(members: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[int, bytes]]:
+    """One LSH partition's members -> (pair partition, packed colliding pair) for every pair of
+    documents meeting in a bucket (`bucket_pairs`), except two documents of earlier runs (they
+    were compared already). A packed pair is a | b | sentence of a (2) | of b (2) | informative
+    sentences of a (1) | of b (1)."""
+    buckets: dict[bytes, list[tuple[str, int, int, bool, bytes | None]]] = {}
+    for member in members:
+        digest, doc_id, sentence, n_informative, prior, sketch = _unpack_member(member)
+        buckets.setdefault(digest, []).append((doc_id, sentence, n_informative, prior, sketch))
+    for digest, bucket in buckets.items():
+        if len(bucket) < 2:
+            continue
+        sizes = {doc_id: n for doc_id, _, n, _, _ in bucket}
+        priors = {doc_id for doc_id, _, _, prior, _ in bucket if prior}
+        for (a, b), (hit_a, hit_b) in bucket_pairs([(d, sentence, sketch) for d, sentence, _, _, sketch in bucket],
+                                                   config, digest.hex()):
+            if a in priors and b in priors:
+                continue
+            packed = (_pack_text(a) + _pack_text(b) + (hit_a & 0xFFFF).to_bytes(2, "little")
+                      + (hit_b & 0xFFFF).to_bytes(2, "little") + bytes((sizes[a], sizes[b])))
+            yield zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions, packed
+
+
+def worth_verifying_pairs(packed_pairs: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[str, str]]:
+    """One pair partition's colliding pairs -> the (a, b) pairs worth verifying."""
+    hits: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    sizes: dict[tuple[str, str], tuple[int, int]] = {}
+    for packed in packed_pairs:
+        a, at = _unpack_text(packed, 0)
+        b, at = _unpack_text(packed, at)
+        hit_a = int.from_bytes(packed[at:at + 2], "little")
+        hit_b = int.from_bytes(packed[at + 2:at + 4], "little")
+        hit = tuple(DOC_KEY_SENTENCE if h == 0xFFFF else h for h in (hit_a, hit_b))
+        hits.setdefault((a, b), []).append(hit)
+        sizes[(a, b)] = (packed[at + 4], packed[at + 5])
+    for pair in sorted(hits):
+        if worth_verifying(hits[pair], *sizes[pair], config):
+            yield pair
 
 
 # ----------------------------------------------------------------------------- verification
