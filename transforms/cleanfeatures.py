@@ -14,6 +14,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import NamedTuple
 
 WORD_RE = re.compile(r"\w+")
 
@@ -118,11 +119,11 @@ IMAGE_LABEL_RE = re.compile(r"^(?:avatar of|photo of|image of|picture of|foto de
 
 
 def ascii_twin(pattern: re.Pattern) -> re.Pattern:
-    """`pattern` (compiled with re.IGNORECASE) without the flag, for ASCII text lower-cased.
+    """`pattern` (compiled with re.IGNORECASE) without the flag, to search `fold(text)` with.
 
-    Why: sre folds the case of every character it compares, which made these searches
-    3-5x slower than the same search on lower-cased text (CHROME_WORDS_RE: 19 -> 4 us a line;
-    ~88% of the dev pages' lines are ASCII). The answer is the same when the text is ASCII and
+    Why: sre folds the case of every character it compares, which made these searches 3-5x
+    slower than the same search on lower-cased text (CHROME_WORDS_RE: 19 -> 4 us a line).
+    The answer is the same when the text's only cased characters are ASCII (see `fold`) and
     the pattern has no upper-case letter and no character that re.IGNORECASE equates with an
     ASCII letter ("ı" matches "i", "ſ" matches "s", the Kelvin sign matches "k"): both are
     checked here, so a pattern edited into one that would differ fails at import.
@@ -140,10 +141,25 @@ def ascii_twin(pattern: re.Pattern) -> re.Pattern:
     return re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
 
 
-def caseless_search(pattern: re.Pattern, twin: re.Pattern, text: str, lowered: str | None) -> bool:
-    """Whether `pattern` finds a match in `text`; `lowered` is text.lower() when text is ASCII
-    (then the faster `twin` from ascii_twin answers), else None."""
-    return bool(twin.search(lowered) if lowered is not None else pattern.search(text))
+_DROP_ASCII = dict.fromkeys(range(128))
+
+
+def fold(text: str) -> str | None:
+    """text.lower() when `ascii_twin` patterns may search it in place of re.IGNORECASE ones
+    on text, else None: when every non-ASCII character is caseless (curly quotes, dashes,
+    bullets, CJK: ~85% of the dev pages' non-ASCII lines), re.IGNORECASE matches those only
+    as themselves, and lower() changes nothing but ASCII letters."""
+    if text.isascii():
+        return text.lower()
+    if all(char.lower() == char == char.upper() for char in text.translate(_DROP_ASCII)):
+        return text.lower()
+    return None
+
+
+def caseless_search(pattern: re.Pattern, twin: re.Pattern, text: str, folded: str | None) -> bool:
+    """Whether `pattern` finds a match in `text`; `folded` is fold(text) (then the faster
+    `twin` from ascii_twin answers)."""
+    return bool(twin.search(folded) if folded is not None else pattern.search(text))
 
 
 _CHROME_WORDS_ASCII = ascii_twin(CHROME_WORDS_RE)
@@ -267,27 +283,30 @@ def language_votes(tokens: list[str]) -> Counter:
     would favour languages with unusual stop words over ones whose lists overlap, e.g. English
     and Simple English). A language's count is also the number of the line's tokens in its
     stop list, as each word lists a language once."""
+    # Counter counts the ids in C: ~3x faster than adding them one by one.
+    return Counter(_vote_ids(tokens))
+
+
+def _vote_ids(tokens: list[str]) -> list[int]:
     index, _ = stopword_index()
     # "U.S." -> "u", "s": stop words in several Slavic lists, so one-letter tokens never vote.
-    # Counter counts the chained ids in C: ~3x faster than adding them one by one.
-    return Counter(chain.from_iterable(index.get(token, ()) for token in tokens if len(token) > 1))
+    return list(chain.from_iterable(index.get(token, ()) for token in tokens if len(token) > 1))
 
 
 # ----------------------------------------------------------------------------- lines
-@dataclass(frozen=True)
-class LineFacts:
+class LineFacts(NamedTuple):
     """What a line's text alone says, whatever page it is on. `clean_text` cleans a page's
     own output again until nothing changes (2.1 passes per dev page); these facts were 60% of
     a pass's cost, and a line keeps them from pass to pass (see `analyse_lines`' memo)."""
 
     tokens: list[str]
     lower: list[str]
-    # text.lower() when the text is ASCII (see ascii_twin), else None.
-    ascii_lower: str | None
     chars: int
     units: int
     terminal: bool
     bullet: bool
+    # The languages of the line's stop words, a language once per token that is in its list.
+    vote_ids: list[int]
     votes: Counter
     chrome_hits: int
     cookie: bool
@@ -300,17 +319,16 @@ def line_facts(text: str, with_language: bool = True) -> LineFacts:
     tokens = words(text)
     lower = [t.lower() for t in tokens]
     stripped = text.rstrip()
-    ascii_lower = text.lower() if text.isascii() else None
+    folded = fold(text)
+    vote_ids = _vote_ids(lower) if with_language else []
     return LineFacts(
-        tokens=tokens, lower=lower, ascii_lower=ascii_lower, chars=len(stripped),
-        units=word_units(text, tokens), terminal=stripped.endswith(TERMINAL_PUNCTUATION),
-        bullet=bool(BULLET_RE.match(text)),
-        votes=language_votes(lower) if with_language else Counter(),
-        chrome_hits=len(_CHROME_WORDS_ASCII.findall(ascii_lower) if ascii_lower is not None
-                        else CHROME_WORDS_RE.findall(text)),
-        cookie=caseless_search(COOKIE_RE, _COOKIE_ASCII, text, ascii_lower),
-        date_line=_is_date_line(text, tokens),
-        byline=byline_name(text) is not None)
+        tokens, lower, len(stripped), word_units(text, tokens),
+        stripped.endswith(TERMINAL_PUNCTUATION), bool(BULLET_RE.match(text)),
+        vote_ids, Counter(vote_ids),
+        len(_CHROME_WORDS_ASCII.findall(folded) if folded is not None else CHROME_WORDS_RE.findall(text)),
+        caseless_search(COOKIE_RE, _COOKIE_ASCII, text, folded),
+        _is_date_line(text, tokens),
+        byline_name(text) is not None)
 
 
 @dataclass
@@ -354,7 +372,6 @@ def analyse_lines(lines: list[str], with_language: bool = True,
     share their page-independent facts."""
     facts_of: dict[str, LineFacts] = {} if memo is None else memo
     infos = []
-    page_votes: Counter = Counter()
     for text in lines:
         facts = facts_of.get(text)
         if facts is None:
@@ -364,7 +381,8 @@ def analyse_lines(lines: list[str], with_language: bool = True,
             units=facts.units, terminal=facts.terminal, bullet=facts.bullet,
             chrome_hits=facts.chrome_hits, cookie=facts.cookie, date_line=facts.date_line,
             byline=facts.byline, facts=facts))
-        page_votes.update(facts.votes)
+    # one count over all the lines' ids, in C (Counter.update per line was 0.5 ms a page)
+    page_votes = Counter(chain.from_iterable(info.facts.vote_ids for info in infos))
     page_language = max(sorted(page_votes), key=lambda k: page_votes[k]) if page_votes else -1
     for info in infos:
         votes = info.facts.votes
@@ -419,10 +437,10 @@ _ASCII_NOT_DIGIT = {code: None for code in range(128) if not chr(code).isdigit()
 def _own_features(info: LineInfo) -> tuple[float, ...]:
     """The features that depend on the line alone: _OWN_FEATURES, in that order."""
     text = info.text
-    ascii_lower = text.lower() if text.isascii() else None
+    folded = fold(text)
     ntok = info.units or 1
     alpha = [t for t in info.tokens if t[:1].isalpha()]
-    if ascii_lower is not None:
+    if text.isascii():
         digits = len(text.translate(_ASCII_NOT_DIGIT))
         symbols = len(text.translate(_ASCII_ALNUM_OR_SPACE))
     else:
@@ -439,10 +457,10 @@ def _own_features(info: LineInfo) -> tuple[float, ...]:
         float(len(SEPARATOR_RE.findall(text))),
         float(info.chrome_hits),
         float(info.cookie),
-        float(caseless_search(CONSENT_RE, _CONSENT_ASCII, text, ascii_lower)),
+        float(caseless_search(CONSENT_RE, _CONSENT_ASCII, text, folded)),
         float(info.date_line),
         float(info.byline),
-        float(caseless_search(COPYRIGHT_RE, _COPYRIGHT_ASCII, text, ascii_lower)),
+        float(caseless_search(COPYRIGHT_RE, _COPYRIGHT_ASCII, text, folded)),
         (sum(1 for t in alpha if t.isupper() and len(t) > 1) / len(alpha)) if alpha else 0.0,
         # the pattern needs "http", "www." or "@": most lines have none
         float(("http" in text or "www." in text or "@" in text) and bool(URL_OR_EMAIL_RE.search(text))),

@@ -47,7 +47,7 @@ import numpy as np
 
 from transforms.cleanfeatures import (
     CONSENT_RE, IMAGE_LABEL_RE, LineFacts, LineInfo, analyse_lines, ascii_twin, byline_name,
-    context_features, line_features, parse_date, words)
+    caseless_search, context_features, fold, line_features, parse_date, words)
 from transforms.records import CleanResult, RemovedLine
 
 MODEL_PATH = Path(__file__).with_name("models") / "line_model.json"
@@ -302,8 +302,8 @@ def _rule_reason(info: LineInfo) -> str | None:
         return "image_label"
     if EDITOR_SLUG_LINE_RE.match(text):
         return "editor_slug"
-    if ntok <= 2 * CHROME_PHRASE_MAX_TOKENS and (
-            _COMMENT_FORM_ASCII.search(text.lower()) if text.isascii() else COMMENT_FORM_RE.search(text)):
+    if ntok <= 2 * CHROME_PHRASE_MAX_TOKENS and caseless_search(
+            COMMENT_FORM_RE, _COMMENT_FORM_ASCII, text, fold(text)):
         return "chrome_phrase"
     if ntok <= CHROME_PHRASE_MAX_TOKENS and CHROME_PHRASE_RE.match(text):
         return "chrome_phrase"
