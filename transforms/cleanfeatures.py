@@ -408,6 +408,24 @@ def analyse_lines(lines: list[str], with_language: bool = True,
     return infos, page_language
 
 
+def rule_line_infos(lines: list[str]) -> list[LineInfo]:
+    """LineInfo with only what the shape rules read (tokens, length, bullet, cookie, date and
+    byline shapes): no stop-word statistics, chrome-word counts or prose core (left at their
+    defaults). For the HTML post-cleaner, whose extracted paragraphs are long: counting their
+    chrome words alone was a third of its cost."""
+    infos = []
+    for text in lines:
+        tokens = words(text)
+        stripped = text.rstrip()
+        infos.append(LineInfo(
+            text=text, tokens=tokens, lower=[t.lower() for t in tokens], chars=len(stripped),
+            units=word_units(text, tokens), terminal=stripped.endswith(TERMINAL_PUNCTUATION),
+            bullet=bool(BULLET_RE.match(text)),
+            cookie=caseless_search(COOKIE_RE, _COOKIE_ASCII, text, fold(text)),
+            date_line=_is_date_line(text, tokens), byline=byline_name(text) is not None))
+    return infos
+
+
 def _log(x: float) -> float:
     return math.log1p(max(x, 0.0))
 

@@ -47,7 +47,7 @@ import numpy as np
 
 from transforms.cleanfeatures import (
     CONSENT_RE, IMAGE_LABEL_RE, LineFacts, LineInfo, analyse_lines, ascii_twin, byline_name,
-    caseless_search, context_features, fold, line_features, parse_date, words)
+    caseless_search, context_features, fold, line_features, parse_date, rule_line_infos, words)
 from transforms.records import CleanResult, RemovedLine
 
 MODEL_PATH = Path(__file__).with_name("models") / "line_model.json"
@@ -512,7 +512,7 @@ def post_clean_lines(lines: list[str], title: str | None = None
     lines = [line.strip() for line in lines if line and line.strip()]
     if not lines:
         return [], []
-    infos, _ = analyse_lines(lines, with_language=False)
+    infos = rule_line_infos(lines)
     title_tokens = words(title.lower()) if title else None
     kept: list[str] = []
     removed: list[RemovedLine] = []
