@@ -427,7 +427,9 @@ def rule_line_infos(lines: list[str]) -> list[LineInfo]:
 
 
 def _log(x: float) -> float:
-    return math.log1p(max(x, 0.0))
+    # x > 0 first: the common case without a max() call (0.5M calls per 319 pages); the
+    # rest (0, negative, NaN) goes through the original expression
+    return math.log1p(x) if x > 0 else math.log1p(max(x, 0.0))
 
 
 FEATURE_NAMES = (
@@ -469,7 +471,7 @@ def _own_features(info: LineInfo) -> tuple[float, ...]:
         float(info.terminal),
         float(text.rstrip().endswith(":")),
         (text.count(",") + text.count("、") + text.count("，")) / ntok,
-        (sum(1 for t in alpha if t[0].isupper()) / len(alpha)) if alpha else 0.0,
+        (len([t for t in alpha if t[0].isupper()]) / len(alpha)) if alpha else 0.0,
         digits / max(info.chars, 1),
         float(info.bullet),
         float(len(SEPARATOR_RE.findall(text))),
@@ -479,7 +481,7 @@ def _own_features(info: LineInfo) -> tuple[float, ...]:
         float(info.date_line),
         float(info.byline),
         float(caseless_search(COPYRIGHT_RE, _COPYRIGHT_ASCII, text, folded)),
-        (sum(1 for t in alpha if t.isupper() and len(t) > 1) / len(alpha)) if alpha else 0.0,
+        (len([t for t in alpha if t.isupper() and len(t) > 1]) / len(alpha)) if alpha else 0.0,
         # the pattern needs "http", "www." or "@": most lines have none
         float(("http" in text or "www." in text or "@" in text) and bool(URL_OR_EMAIL_RE.search(text))),
         symbols / max(info.chars, 1),
