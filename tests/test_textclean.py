@@ -184,3 +184,70 @@ def test_vectorised_trees_give_the_reference_walks_probabilities():
     rows = [[rng.choice((0.0, 1.0, rng.uniform(-5, 200))) for _ in range(width)] for _ in range(40)]
     assert model_probabilities(model["stage1"], rows) == [model_probability(model["stage1"], r) for r in rows]
     assert model_probabilities(model["stage1"], []) == []
+
+
+def test_compiled_trees_match_the_walk_at_thresholds_and_non_finite_values():
+    """The leaf-mask scoring must pick the walk's leaf exactly: a value equal to a threshold
+    goes left, inf right, -inf left, NaN right (every `x <= t` test fails), in both stages."""
+    import random
+
+    from transforms.textclean import load_model, model_probabilities, model_probability
+
+    model = load_model()
+    if model is None:
+        pytest.skip("no shipped line model")
+    rng = random.Random(7)
+    for stage, width in (("stage1", len(model["feature_names"])),
+                         ("stage2", len(model["feature_names"]) + len(model["context_feature_names"]))):
+        thresholds = [t for tree in model[stage]["trees"] for t in tree["threshold"]]
+        specials = (float("inf"), -float("inf"), float("nan"), 0.0, -0.0)
+        rows = [[rng.choice(thresholds) if rng.random() < 0.6 else rng.choice(specials)
+                 for _ in range(width)] for _ in range(300)]
+        assert model_probabilities(model[stage], rows) == [model_probability(model[stage], r) for r in rows]
+
+
+def test_ascii_twin_refuses_patterns_whose_lower_cased_search_would_differ():
+    import re
+
+    from transforms.cleanfeatures import DATE_WORD_RE, ascii_twin
+
+    with pytest.raises(ValueError):
+        ascii_twin(DATE_WORD_RE)  # Turkish "ı" matches ASCII "i" under re.IGNORECASE
+    with pytest.raises(ValueError):
+        ascii_twin(re.compile(r"Share", re.I))
+    with pytest.raises(ValueError):
+        ascii_twin(re.compile(r"\u017fhare", re.I))  # an escaped "ſ"
+    with pytest.raises(ValueError):
+        ascii_twin(re.compile(r"share"))
+
+
+@pytest.mark.parametrize("text", [
+    "SHARE this story", "Sign In", "ſhare", "İ accept all cookies", "Kookies", "“Share” — now",
+    "版权所有 © 2020 · Copyright", "Подписаться на рассылку", "PARTAGER • lire aussi",
+    "Your email address will not be published.", "ΣΊΣΥΦΟΣ cookies", "Straße teilen",
+    "Tweet\u00a0Share\u2009Email", "ｓｈａｒｅ ＳＨＡＲＥ", "no chrome words at all",
+])
+def test_caseless_searches_agree_with_ignorecase(text):
+    from transforms import cleanfeatures as cf
+    from transforms import textclean as tc
+
+    folded = cf.fold(text)
+    for pattern, twin in ((cf.CHROME_WORDS_RE, cf._CHROME_WORDS_ASCII), (cf.COOKIE_RE, cf._COOKIE_ASCII),
+                          (cf.CONSENT_RE, cf._CONSENT_ASCII), (cf.COPYRIGHT_RE, cf._COPYRIGHT_ASCII),
+                          (tc.COMMENT_FORM_RE, tc._COMMENT_FORM_ASCII)):
+        assert cf.caseless_search(pattern, twin, text, folded) == bool(pattern.search(text))
+        if folded is not None:
+            assert len(twin.findall(folded)) == len(pattern.findall(text))
+
+
+def test_later_passes_reuse_line_facts_without_changing_features():
+    from transforms.textclean import LineMemo
+
+    lines = split_lines(seed("000"))
+    memo = LineMemo()
+    first = line_features(analyse_lines(lines, memo=memo.facts)[0], memo=memo.own_features)
+    again = line_features(analyse_lines(lines, memo=memo.facts)[0], memo=memo.own_features)
+    assert first == again == line_features(analyse_lines(lines)[0])
+    shorter = lines[::2]
+    assert line_features(analyse_lines(shorter, memo=memo.facts)[0], memo=memo.own_features) \
+        == line_features(analyse_lines(shorter)[0])

@@ -13,6 +13,8 @@ import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
+from typing import NamedTuple
 
 WORD_RE = re.compile(r"\w+")
 
@@ -116,6 +118,60 @@ IMAGE_LABEL_RE = re.compile(r"^(?:avatar of|photo of|image of|picture of|foto de
                             r"bild von|avatar de|avatar di|profile picture)\b", re.I)
 
 
+def ascii_twin(pattern: re.Pattern) -> re.Pattern:
+    """`pattern` (compiled with re.IGNORECASE) without the flag, to search `fold(text)` with.
+
+    Why: sre folds the case of every character it compares, which made these searches 3-5x
+    slower than the same search on lower-cased text (CHROME_WORDS_RE: 19 -> 4 us a line).
+    The answer is the same when the text's only cased characters are ASCII (see `fold`) and
+    the pattern has no upper-case letter and no character that re.IGNORECASE equates with an
+    ASCII letter ("ı" matches "i", "ſ" matches "s", the Kelvin sign matches "k"): both are
+    checked here, so a pattern edited into one that would differ fails at import.
+    """
+    if not pattern.flags & re.IGNORECASE:
+        raise ValueError(f"not a case-insensitive pattern: {pattern.pattern[:40]!r}")
+    if re.search(r"\\[^bBwWsSdDAZ\W]", pattern.pattern):  # \u0131, \x49, \N{...} would hide a letter
+        raise ValueError(f"character escape in {pattern.pattern[:40]!r}")
+    literal = re.sub(r"\\.", "", pattern.pattern)  # class escapes (\b, \W, \S) are not letters
+    if re.search(r"[A-Z]", literal):
+        raise ValueError(f"upper-case letter in {pattern.pattern[:40]!r}")
+    for char in set(literal) - set(map(chr, range(128))):
+        if any(re.fullmatch(re.escape(char), chr(code), re.IGNORECASE) for code in range(128)):
+            raise ValueError(f"{char!r} in {pattern.pattern[:40]!r} matches an ASCII letter")
+    return re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
+
+
+_DROP_ASCII = dict.fromkeys(range(128))
+
+
+def fold(text: str) -> str | None:
+    """text.lower() when `ascii_twin` patterns may search it in place of re.IGNORECASE ones
+    on text, else None: when every non-ASCII character is caseless (curly quotes, dashes,
+    bullets, CJK: ~85% of the dev pages' non-ASCII lines), re.IGNORECASE matches those only
+    as themselves, and lower() changes nothing but ASCII letters."""
+    if text.isascii():
+        return text.lower()
+    if all(char.lower() == char == char.upper() for char in text.translate(_DROP_ASCII)):
+        return text.lower()
+    return None
+
+
+def caseless_search(pattern: re.Pattern, twin: re.Pattern, text: str, folded: str | None) -> bool:
+    """Whether `pattern` finds a match in `text`; `folded` is fold(text) (then the faster
+    `twin` from ascii_twin answers)."""
+    return bool(twin.search(folded) if folded is not None else pattern.search(text))
+
+
+_CHROME_WORDS_ASCII = ascii_twin(CHROME_WORDS_RE)
+_COOKIE_ASCII = ascii_twin(COOKIE_RE)
+_CONSENT_ASCII = ascii_twin(CONSENT_RE)
+_COPYRIGHT_ASCII = ascii_twin(COPYRIGHT_RE)
+# Every date pattern holds a year 19xx/20xx, and every relative-time shape a digit: lines
+# without one (most lines) skip those slow case-insensitive searches.
+_YEAR_RE = re.compile(r"(?:19|20)\d\d")
+_DIGIT_RE = re.compile(r"\d")
+
+
 # Scripts written without spaces: a \w+ run there is a clause, not a word.
 UNSEGMENTED_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
 # Rough characters per word in those scripts, so lengths compare with spaced languages.
@@ -140,6 +196,8 @@ def parse_date(text: str):
     """The first full date (with a year) in `text` as datetime.date, else None."""
     import datetime
 
+    if not _YEAR_RE.search(text):
+        return None
     for pattern in DATE_PATTERNS:
         for match in pattern.finditer(text):
             groups = match.groupdict()
@@ -162,13 +220,16 @@ def parse_date(text: str):
 
 def is_date_line(text: str) -> bool:
     """A line that is a date (with or without year, time, weekday), and little else."""
-    tokens = words(text)
+    return _is_date_line(text, words(text))
+
+
+def _is_date_line(text: str, tokens: list[str]) -> bool:
     if not tokens or len(tokens) > 12:
         return False
-    if RELATIVE_TIME_RE.search(text) and len(tokens) <= 8:
+    if len(tokens) <= 8 and _DIGIT_RE.search(text) and RELATIVE_TIME_RE.search(text):
         return True
-    has_date = parse_date(text) is not None or bool(DATE_WORD_RE.search(text)) and any(
-        t.isdigit() for t in tokens)
+    has_date = parse_date(text) is not None or (
+        any(t.isdigit() for t in tokens) and bool(DATE_WORD_RE.search(text)))
     if not has_date:
         return False
     rest = DATE_WORD_RE.sub(" ", text)
@@ -198,7 +259,7 @@ _STOPWORDS_LOCK = threading.Lock()
 
 
 def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
-    """word -> languages whose stop list holds it; loaded once per process, lazily."""
+    """word -> languages whose stop list holds it (each once); loaded once per process, lazily."""
     global _STOPWORDS
     if _STOPWORDS is None:
         with _STOPWORDS_LOCK:
@@ -209,7 +270,9 @@ def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
                 index: dict[str, list[int]] = {}
                 for lang_id, name in enumerate(names):
                     for word in justext.get_stoplist(name):
-                        index.setdefault(word.lower(), []).append(lang_id)
+                        ids = index.setdefault(word.lower(), [])
+                        if lang_id not in ids:  # once per list, so votes count tokens
+                            ids.append(lang_id)
                 _STOPLIST_NAMES[:] = names
                 _STOPWORDS = {w: tuple(ids) for w, ids in index.items()}
     return _STOPWORDS, _STOPLIST_NAMES
@@ -218,17 +281,56 @@ def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
 def language_votes(tokens: list[str]) -> Counter:
     """Stop-word hits per language (a word counts for every list that holds it: splitting it
     would favour languages with unusual stop words over ones whose lists overlap, e.g. English
-    and Simple English)."""
+    and Simple English). A language's count is also the number of the line's tokens in its
+    stop list, as each word lists a language once."""
+    # Counter counts the ids in C: ~3x faster than adding them one by one.
+    return Counter(_vote_ids(tokens))
+
+
+def _vote_ids(tokens: list[str]) -> list[int]:
     index, _ = stopword_index()
-    votes: Counter = Counter()
-    for token in tokens:
-        if len(token) > 1:  # "U.S." -> "u", "s": stop words in several Slavic lists
-            for lang in index.get(token, ()):
-                votes[lang] += 1
-    return votes
+    # "U.S." -> "u", "s": stop words in several Slavic lists, so one-letter tokens never vote.
+    return list(chain.from_iterable(index.get(token, ()) for token in tokens if len(token) > 1))
 
 
 # ----------------------------------------------------------------------------- lines
+class LineFacts(NamedTuple):
+    """What a line's text alone says, whatever page it is on. `clean_text` cleans a page's
+    own output again until nothing changes (2.1 passes per dev page); these facts were 60% of
+    a pass's cost, and a line keeps them from pass to pass (see `analyse_lines`' memo)."""
+
+    tokens: list[str]
+    lower: list[str]
+    chars: int
+    units: int
+    terminal: bool
+    bullet: bool
+    # The languages of the line's stop words, a language once per token that is in its list.
+    vote_ids: list[int]
+    votes: Counter
+    chrome_hits: int
+    cookie: bool
+    date_line: bool
+    byline: bool
+
+
+def line_facts(text: str, with_language: bool = True) -> LineFacts:
+    """The page-independent facts of one line (stop-word votes only with_language)."""
+    tokens = words(text)
+    lower = [t.lower() for t in tokens]
+    stripped = text.rstrip()
+    folded = fold(text)
+    vote_ids = _vote_ids(lower) if with_language else []
+    return LineFacts(
+        tokens, lower, len(stripped), word_units(text, tokens),
+        stripped.endswith(TERMINAL_PUNCTUATION), bool(BULLET_RE.match(text)),
+        vote_ids, Counter(vote_ids),
+        len(_CHROME_WORDS_ASCII.findall(folded) if folded is not None else CHROME_WORDS_RE.findall(text)),
+        caseless_search(COOKIE_RE, _COOKIE_ASCII, text, folded),
+        _is_date_line(text, tokens),
+        byline_name(text) is not None)
+
+
 @dataclass
 class LineInfo:
     text: str
@@ -248,6 +350,7 @@ class LineInfo:
     byline: bool = False
     core: bool = False
     extra: dict = field(default_factory=dict)
+    facts: LineFacts | None = field(default=None, repr=False, compare=False)
 
 
 # A "core" line is unmistakably prose; the article sits around such lines.
@@ -260,43 +363,40 @@ FOREIGN_MIN_STOP_SHARE = 0.2
 FOREIGN_MIN_UNITS_NO_PAGE_WORDS = 6
 
 
-def analyse_lines(lines: list[str], with_language: bool = True) -> tuple[list[LineInfo], int]:
+def analyse_lines(lines: list[str], with_language: bool = True,
+                  memo: dict[str, LineFacts] | None = None) -> tuple[list[LineInfo], int]:
     """Per-line facts and the page's majority language id (-1 when no stop words found).
 
-    with_language=False skips the stop-word statistics (half the cost) for rule-only callers."""
-    index, _ = stopword_index() if with_language else ({}, [])
+    with_language=False skips the stop-word statistics (half the cost) for rule-only callers.
+    `memo` (text -> LineFacts, for one with_language setting) lets passes over the same lines
+    share their page-independent facts."""
+    facts_of: dict[str, LineFacts] = {} if memo is None else memo
     infos = []
-    page_votes: Counter = Counter()
     for text in lines:
-        tokens = words(text)
-        lower = [t.lower() for t in tokens]
-        stripped = text.rstrip()
-        info = LineInfo(text=text, tokens=tokens, lower=lower, chars=len(stripped),
-                        units=word_units(text, tokens),
-                        terminal=stripped.endswith(TERMINAL_PUNCTUATION),
-                        bullet=bool(BULLET_RE.match(text)))
-        votes = language_votes(lower) if with_language else Counter()
-        info.extra["votes"] = votes
-        page_votes.update(votes)
-        info.chrome_hits = len(CHROME_WORDS_RE.findall(text))
-        info.cookie = bool(COOKIE_RE.search(text))
-        info.date_line = is_date_line(text)
-        info.byline = byline_name(text) is not None
-        infos.append(info)
+        facts = facts_of.get(text)
+        if facts is None:
+            facts = facts_of[text] = line_facts(text, with_language)
+        infos.append(LineInfo(
+            text=text, tokens=facts.tokens, lower=facts.lower, chars=facts.chars,
+            units=facts.units, terminal=facts.terminal, bullet=facts.bullet,
+            chrome_hits=facts.chrome_hits, cookie=facts.cookie, date_line=facts.date_line,
+            byline=facts.byline, facts=facts))
+    # one count over all the lines' ids, in C (Counter.update per line was 0.5 ms a page)
+    page_votes = Counter(chain.from_iterable(info.facts.vote_ids for info in infos))
     page_language = max(sorted(page_votes), key=lambda k: page_votes[k]) if page_votes else -1
     for info in infos:
-        votes = info.extra.pop("votes")
+        votes = info.facts.votes
         if votes:
             top = max(votes.values())
             # Ties go to the page's language: a line is foreign only on positive evidence.
             info.best_language = page_language if votes.get(page_language) == top else min(
                 lang for lang, count in votes.items() if count == top)
         n = len(info.lower) or 1
-        hits_page = sum(1 for t in info.lower if len(t) > 1 and page_language in index.get(t, ()))
+        # A language's vote count is its number of stop-word tokens in the line.
+        hits_page = votes.get(page_language, 0)
         info.stop_share_page = hits_page / n
         if info.best_language >= 0:
-            hits_best = sum(1 for t in info.lower
-                            if len(t) > 1 and info.best_language in index.get(t, ()))
+            hits_best = votes[info.best_language]
             info.stop_share_best = hits_best / n
             other = info.best_language != page_language
             info.foreign = other and (
@@ -308,8 +408,28 @@ def analyse_lines(lines: list[str], with_language: bool = True) -> tuple[list[Li
     return infos, page_language
 
 
+def rule_line_infos(lines: list[str]) -> list[LineInfo]:
+    """LineInfo with only what the shape rules read (tokens, length, bullet, cookie, date and
+    byline shapes): no stop-word statistics, chrome-word counts or prose core (left at their
+    defaults). For the HTML post-cleaner, whose extracted paragraphs are long: counting their
+    chrome words alone was a third of its cost."""
+    infos = []
+    for text in lines:
+        tokens = words(text)
+        stripped = text.rstrip()
+        infos.append(LineInfo(
+            text=text, tokens=tokens, lower=[t.lower() for t in tokens], chars=len(stripped),
+            units=word_units(text, tokens), terminal=stripped.endswith(TERMINAL_PUNCTUATION),
+            bullet=bool(BULLET_RE.match(text)),
+            cookie=caseless_search(COOKIE_RE, _COOKIE_ASCII, text, fold(text)),
+            date_line=_is_date_line(text, tokens), byline=byline_name(text) is not None))
+    return infos
+
+
 def _log(x: float) -> float:
-    return math.log1p(max(x, 0.0))
+    # x > 0 first: the common case without a max() call (0.5M calls per 319 pages); the
+    # rest (0, negative, NaN) goes through the original expression
+    return math.log1p(x) if x > 0 else math.log1p(max(x, 0.0))
 
 
 FEATURE_NAMES = (
@@ -326,12 +446,66 @@ FEATURE_NAMES = (
 )
 WINDOW = 3
 
+# ASCII characters that are neither str.isalnum() nor str.isspace() (\x1c-\x1f are spaces to
+# Python), and the ASCII digits: what the share features count, found by str.translate in C
+# instead of a Python test per character.
+_ASCII_ALNUM_OR_SPACE = {code: None for code in range(128)
+                         if chr(code).isalnum() or chr(code).isspace()}
+_ASCII_NOT_DIGIT = {code: None for code in range(128) if not chr(code).isdigit()}
 
-def line_features(infos: list[LineInfo]) -> list[list[float]]:
-    """One feature vector (ordered as FEATURE_NAMES) per line."""
+
+def _own_features(info: LineInfo) -> tuple[float, ...]:
+    """The features that depend on the line alone: _OWN_FEATURES, in that order."""
+    text = info.text
+    folded = fold(text)
+    ntok = info.units or 1
+    alpha = [t for t in info.tokens if t[:1].isalpha()]
+    if text.isascii():
+        digits = len(text.translate(_ASCII_NOT_DIGIT))
+        symbols = len(text.translate(_ASCII_ALNUM_OR_SPACE))
+    else:
+        digits = sum(ch.isdigit() for ch in text)
+        symbols = sum(1 for ch in text if not (ch.isalnum() or ch.isspace()))
+    return (
+        _log(info.chars),
+        float(info.terminal),
+        float(text.rstrip().endswith(":")),
+        (text.count(",") + text.count("、") + text.count("，")) / ntok,
+        (len([t for t in alpha if t[0].isupper()]) / len(alpha)) if alpha else 0.0,
+        digits / max(info.chars, 1),
+        float(info.bullet),
+        float(len(SEPARATOR_RE.findall(text))),
+        float(info.chrome_hits),
+        float(info.cookie),
+        float(caseless_search(CONSENT_RE, _CONSENT_ASCII, text, folded)),
+        float(info.date_line),
+        float(info.byline),
+        float(caseless_search(COPYRIGHT_RE, _COPYRIGHT_ASCII, text, folded)),
+        (len([t for t in alpha if t.isupper() and len(t) > 1]) / len(alpha)) if alpha else 0.0,
+        # the pattern needs "http", "www." or "@": most lines have none
+        float(("http" in text or "www." in text or "@" in text) and bool(URL_OR_EMAIL_RE.search(text))),
+        symbols / max(info.chars, 1),
+        float(text.rstrip().endswith("?")),
+        float(bool(text.lstrip()[:1].islower())),
+        float(bool(IMAGE_LABEL_RE.match(text.strip()))),
+    )
+
+
+_OWN_FEATURES = ("log_chars", "terminal", "ends_colon", "commas_per_token",
+                 "titlecase_share", "digit_share", "bullet", "separators", "chrome_hits",
+                 "cookie", "consent", "date_line", "byline", "copyright", "upper_share",
+                 "url_or_email", "nonalnum_share", "question", "starts_lower", "image_label")
+
+
+def line_features(infos: list[LineInfo],
+                  memo: dict[str, tuple[float, ...]] | None = None) -> list[list[float]]:
+    """One feature vector (ordered as FEATURE_NAMES) per line.
+
+    `memo` (text -> the line's own features) lets passes over the same lines share them."""
     n = len(infos)
     if n == 0:
         return []
+    own_of: dict[str, tuple[float, ...]] = {} if memo is None else memo
     core_positions = [i for i, info in enumerate(infos) if info.core]
     first_core = core_positions[0] if core_positions else n
     last_core = core_positions[-1] if core_positions else -1
@@ -383,32 +557,55 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
         for k in range(i, j):
             bullet_run[k] = j - i
         i = j + 1 if j == i else j
+    # Window counts from prefix sums (exact: integers); the window's float mean of log_tokens
+    # is summed over a slice in line order, as a generator over the neighbours would.
+    prefix_terminal, prefix_bullet, prefix_chrome, prefix_date = [0], [0], [0], [0]
+    for info in infos:
+        prefix_terminal.append(prefix_terminal[-1] + info.terminal)
+        prefix_bullet.append(prefix_bullet[-1] + info.bullet)
+        prefix_chrome.append(prefix_chrome[-1] + (info.chrome_hits > 0))
+        prefix_date.append(prefix_date[-1] + info.date_line)
     mass_before = 0
     page_core = _log(len(core_positions))
     page_lines = _log(n)
     rows = []
     for i, info in enumerate(infos):
-        text = info.text
-        ntok = info.units or 1
-        alpha = [t for t in info.tokens if t[:1].isalpha()]
+        own = own_of.get(info.text)
+        if own is None:
+            own = own_of[info.text] = _own_features(info)
+        (log_chars, terminal, ends_colon, commas, titlecase, digit_share, bullet,
+         separators, chrome_hits, cookie, consent, date_line, byline, copyright, upper_share,
+         url_or_email, nonalnum_share, question, starts_lower, image_label) = own
         lo, hi = max(0, i - WINDOW), min(n, i + WINDOW + 1)
-        neighbours = [j for j in range(lo, hi) if j != i] or [i]
+        if hi - lo > 1:
+            count = hi - lo - 1
+            window_log_tokens = sum(log_tokens[lo:i] + log_tokens[i + 1:hi]) / count
+            window_terminal = (prefix_terminal[hi] - prefix_terminal[lo] - info.terminal) / count
+            window_bullets = (prefix_bullet[hi] - prefix_bullet[lo] - info.bullet) / count
+            window_chrome = (prefix_chrome[hi] - prefix_chrome[lo] - (info.chrome_hits > 0)) / count
+            window_dates = (prefix_date[hi] - prefix_date[lo] - info.date_line) / count
+        else:  # a one-line page: the line is its own neighbourhood
+            window_log_tokens = log_tokens[i] / 1
+            window_terminal = info.terminal / 1
+            window_bullets = info.bullet / 1
+            window_chrome = (info.chrome_hits > 0) / 1
+            window_dates = info.date_line / 1
         row = [
-            _log(info.chars),
+            log_chars,
             log_tokens[i],
-            float(info.terminal),
-            float(text.rstrip().endswith(":")),
-            (text.count(",") + text.count("、") + text.count("，")) / ntok,
+            terminal,
+            ends_colon,
+            commas,
             info.stop_share_page,
             info.stop_share_best,
             float(info.foreign),
-            (sum(1 for t in alpha if t[0].isupper()) / len(alpha)) if alpha else 0.0,
-            sum(ch.isdigit() for ch in text) / max(info.chars, 1),
-            float(info.bullet),
-            float(len(SEPARATOR_RE.findall(text))),
-            float(info.chrome_hits),
-            float(info.cookie),
-            float(bool(CONSENT_RE.search(text))),
+            titlecase,
+            digit_share,
+            bullet,
+            separators,
+            chrome_hits,
+            cookie,
+            consent,
             i / max(n - 1, 1),
             float(first_core <= i <= last_core),
             _log(distance[i]),
@@ -416,28 +613,28 @@ def line_features(infos: list[LineInfo]) -> list[list[float]]:
             log_tokens[i + 1] if i + 1 < n else 0.0,
             float(infos[i - 1].terminal) if i > 0 else 0.0,
             float(infos[i + 1].terminal) if i + 1 < n else 0.0,
-            sum(log_tokens[j] for j in neighbours) / len(neighbours),
-            sum(infos[j].terminal for j in neighbours) / len(neighbours),
-            sum(infos[j].bullet for j in neighbours) / len(neighbours),
-            sum(infos[j].chrome_hits > 0 for j in neighbours) / len(neighbours),
-            _log(duplicates[text.strip().lower()] - 1),
-            float(info.date_line),
-            float(info.byline),
-            float(bool(COPYRIGHT_RE.search(text))),
-            (sum(1 for t in alpha if t.isupper() and len(t) > 1) / len(alpha)) if alpha else 0.0,
+            window_log_tokens,
+            window_terminal,
+            window_bullets,
+            window_chrome,
+            _log(duplicates[info.text.strip().lower()] - 1),
+            date_line,
+            byline,
+            copyright,
+            upper_share,
             token_counts[i] / total_tokens,
             mass_before / total_tokens,
-            float(bool(URL_OR_EMAIL_RE.search(text))),
-            sum(1 for ch in text if not (ch.isalnum() or ch.isspace())) / max(info.chars, 1),
+            url_or_email,
+            nonalnum_share,
             token_counts[i] / max_tokens,
-            float(text.rstrip().endswith("?")),
-            float(bool(text.lstrip()[:1].islower())),
-            float(bool(IMAGE_LABEL_RE.match(text.strip()))),
+            question,
+            starts_lower,
+            image_label,
             page_core,
             page_lines,
             _log(run_tokens[i]),
             after_comments[i],
-            sum(infos[j].date_line for j in neighbours) / len(neighbours),
+            window_dates,
             _log(bullet_run[i]),
         ]
         mass_before += token_counts[i]
@@ -465,6 +662,7 @@ def context_features(infos: list[LineInfo], probabilities: list[float]) -> list[
     n = len(infos)
     if n == 0:
         return []
+    probabilities = list(probabilities)  # sliced and joined below: must be a list, not an array
     units = [info.units for info in infos]
     mass = [p * u for p, u in zip(probabilities, units)]
     total_mass = sum(mass) or 1.0
@@ -475,8 +673,9 @@ def context_features(infos: list[LineInfo], probabilities: list[float]) -> list[
     rows = []
     for i in range(n):
         def window_mean(radius: int) -> float:
-            lo, hi = max(0, i - radius), min(n, i + radius + 1)
-            others = [probabilities[j] for j in range(lo, hi) if j != i]
+            # slices keep the line order of the sum, so the float result is the same as
+            # adding the neighbours one by one
+            others = probabilities[max(0, i - radius):i] + probabilities[i + 1:i + radius + 1]
             return sum(others) / len(others) if others else 0.0
         lo, hi = max(0, i - 5), min(n, i + 6)
         long_ps = [probabilities[j] for j in range(lo, hi)
