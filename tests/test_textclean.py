@@ -251,3 +251,11 @@ def test_later_passes_reuse_line_facts_without_changing_features():
     shorter = lines[::2]
     assert line_features(analyse_lines(shorter, memo=memo.facts)[0], memo=memo.own_features) \
         == line_features(analyse_lines(shorter)[0])
+
+
+def test_a_page_of_headline_shaped_lines_is_cleaned_to_a_fixed_point():
+    # Every line looks like a headline and none is prose: taking "the first line before the
+    # body" as the title on every pass stripped one line per pass, and the body never settled.
+    lines = [f"Zq{i} Wxv{i} Plk{i} Rrt" for i in range(12)]
+    once = clean_text("\n\n".join(lines[:3] + ["Back to top"] + lines[3:]))
+    assert clean_text(once.text).text == once.text

@@ -347,8 +347,8 @@ def _is_title_shaped(info: LineInfo) -> bool:
 
 def _find_title(infos: list[LineInfo], reasons: list[str | None], first_body: int) -> int | None:
     """Index of the headline: the nearest title-shaped line before (or at) the body start."""
-    if first_body < len(infos) and _is_title_shaped(infos[first_body]) \
-            and not infos[first_body].core and first_body + 1 < len(infos):
+    if first_body + 1 < len(infos) and _is_title_shaped(infos[first_body]) \
+            and not infos[first_body].core and infos[first_body + 1].core:
         return first_body
     for i in range(first_body - 1, max(-1, first_body - 1 - TITLE_LOOKBACK_LINES), -1):
         if reasons[i] in ("byline", "date", "image_label"):
