@@ -25,6 +25,7 @@ so growth in cost per document shows.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import collections
 import itertools
 import json
@@ -346,6 +347,7 @@ def dedup_stage_seconds(docs: Sequence[dict], files: int = 16) -> float:
     import pyarrow.parquet as pq
 
     from transforms.dedup import DeduplicateDocuments, content_hash
+    from transforms.neardup import NearDupConfig, partitions_for
     from transforms.write import read_parquet_rows
 
     records = [{"doc_id": d["id"], "text": d["text"], "language": "en", "n_chars": len(d["text"]),
@@ -359,7 +361,7 @@ def dedup_stage_seconds(docs: Sequence[dict], files: int = 16) -> float:
         started = time.perf_counter()
         with beam.Pipeline(runner="FnApiRunner") as p:
             docs_in = (p | beam.Create(paths) | beam.FlatMap(read_parquet_rows) | beam.Reshuffle())
-            out = docs_in | DeduplicateDocuments()
+            out = docs_in | DeduplicateDocuments(dataclasses.replace(NearDupConfig(), lsh_partitions=partitions_for(len(docs))))
             _ = (out["kept"], out["duplicates"]) | beam.Flatten() | beam.combiners.Count.Globally()
         return time.perf_counter() - started
 

@@ -12,6 +12,7 @@ from pipeline.options import IngestOptions
 from transforms.clean import DOCUMENTS, CleanDocuments
 from transforms.dedup import DecideDuplicates, DedupConfig, index_row
 from transforms.language import DetectLanguage
+from transforms.neardup import partitions_for
 from transforms.read import PAGES, REJECTS, ReadRawFiles, matched_directories
 from transforms.routing import SplitRoutes
 from transforms.state import NEW, SKIPPED, ManifestRows, PriorIndex, SkipIngested
@@ -29,12 +30,14 @@ class PriorState:
 
 def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, run_info: dict[str, Any],
                    prior: PriorState | None = None,
-                   listed_inputs: Sequence[FileMetadata] | None = None) -> beam.PCollection:
+                   listed_inputs: Sequence[FileMetadata] | None = None,
+                   expected_inputs: int = 0) -> beam.PCollection:
     """Adds every stage to `p`; returns the commit step's output (the run summary).
 
     `prior` is given for incremental runs (`layout.state_dir`). `listed_inputs`, the files the
     globs matched when the job was submitted, replaces matching inside the pipeline: the
-    DaskRunner splits work only where a Create splits its elements into partitions."""
+    DaskRunner splits work only where a Create splits its elements into partitions.
+    `expected_inputs` (the files matched at submission) sizes the dedup partitions."""
     if listed_inputs is not None:
         files = p | "ListedFiles" >> beam.Create(list(listed_inputs))
     else:
@@ -66,7 +69,7 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     tagged = (cleaned[DOCUMENTS]
               | "DetectLanguage" >> beam.ParDo(DetectLanguage())
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
-    config = DedupConfig()
+    config = dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
     slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(StageDocuments(layout, options.num_shards, config))
     if layout.incremental:
         earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths)

@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     LOG.info("run %s: %d paths matched; writing to %s", run_id, len(listed), layout.run_folder)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, ingest, layout, run_info(ingest, run_id, started.isoformat(timespec="seconds")),
-                   prior=prior, listed_inputs=listed if is_dask(runner) else None)
+                   prior=prior, listed_inputs=listed if is_dask(runner) else None, expected_inputs=len(listed))
     result = pipeline.run()
     result.wait_until_finish()
     client = getattr(result, "client", None)  # the DaskRunner's; closed before its cluster goes away

@@ -143,12 +143,33 @@ def _is_prior(rank: tuple) -> bool:
     return not rank[0]
 
 
-def _count_sentences(item: tuple[str, Iterable[str]]) -> Iterator[tuple[str, tuple[str, int]]]:
-    sentence, doc_ids = item
-    doc_ids = sorted(set(doc_ids))
-    if len(doc_ids) > 1:  # a count of 1 is the default; only shared sentences travel back
-        for doc_id in doc_ids:
-            yield doc_id, (sentence, len(doc_ids))
+def _sentence_blobs(item: tuple[str, tuple[Fingerprint, tuple]], partitions: int) -> list[tuple[int, bytes]]:
+    """A document's sentence hashes as (partition, doc_id | 8-byte hashes) blobs: one element
+    per partition, not per sentence (see NearDupConfig.lsh_partitions)."""
+    doc_id, (fp, _) = item
+    by_partition: dict[int, set[bytes]] = {}
+    for sentence in set(sentence_hashes(fp)):
+        digest = bytes.fromhex(sentence)
+        by_partition.setdefault(int.from_bytes(digest[:4], "little") % partitions, set()).add(digest)
+    head = doc_id.encode("utf-8", "surrogatepass")
+    return [(partition, len(head).to_bytes(2, "little") + head + b"".join(sorted(digests)))
+            for partition, digests in sorted(by_partition.items())]
+
+
+def _count_sentences(item: tuple[int, Iterable[bytes]]) -> Iterator[tuple[str, tuple[str, int]]]:
+    """(doc_id, (sentence hash, documents holding it)) for every sentence on 2+ documents: a
+    count of 1 is the default, so only shared sentences travel back."""
+    _, blobs = item
+    holders: dict[bytes, set[str]] = {}
+    for blob in blobs:
+        size = int.from_bytes(blob[:2], "little")
+        doc_id = blob[2:2 + size].decode("utf-8", "surrogatepass")
+        for at in range(2 + size, len(blob), 8):
+            holders.setdefault(blob[at:at + 8], set()).add(doc_id)
+    for digest, doc_ids in holders.items():
+        if len(doc_ids) > 1:
+            for doc_id in sorted(doc_ids):
+                yield doc_id, (digest.hex(), len(doc_ids))
 
 
 def _attach_frequencies(item) -> Iterator[tuple[str, tuple[Fingerprint, tuple]]]:
@@ -169,9 +190,8 @@ class NearDuplicates(beam.PTransform):
     def expand(self, raw):
         config = self._config
         counts = (raw
-                  | "SentenceHashes" >> beam.FlatMap(
-                      lambda kv: [(h, kv[0]) for h in set(sentence_hashes(kv[1][0]))])
-                  | "GroupBySentence" >> beam.GroupByKey()
+                  | "SentenceHashes" >> beam.FlatMap(_sentence_blobs, config.lsh_partitions)
+                  | "GroupSentencesByPartition" >> beam.GroupByKey()
                   | "CountSentenceDocs" >> beam.FlatMap(_count_sentences))
         fingerprints = ({"fingerprint": raw, "counts": counts}
                         | "JoinCounts" >> beam.CoGroupByKey()

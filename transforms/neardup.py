@@ -97,11 +97,13 @@ class NearDupConfig:
     # A sentence held by more documents than this weighs common_sentence / count: chrome the
     # cleaner kept recurs on dozens of pages, while a story's sentences recur only in its copies.
     common_sentence: int = 4
-    # LSH keys and colliding pairs are grouped in this many partitions, each value one packed
-    # bytes object, instead of one group per key: almost every key is held by one document
-    # only, and a group per key cost ~400 bytes of Python objects per key (216 keys per
-    # document) in the in-memory runner; packed in partitions ~60.
-    lsh_partitions: int = 1024
+    # LSH keys and colliding pairs are grouped in this many partitions, a document's keys (and
+    # a partition's pairs) packed into one bytes object per partition, instead of one group
+    # per key: almost every key is held by one document only, and the in-memory runner holds a
+    # shuffle's input as Python objects (~400 bytes per key as tuples; 216 keys a document).
+    # More partitions spread the work of a large corpus over more workers (see
+    # `partitions_for`); the results do not depend on the number.
+    lsh_partitions: int = 16
     # A page whose sentences are all on many pages is compared (unweighted) only when it has at
     # least this many informative sentences: a chrome block is a line or three, an article more.
     min_sentences_all_common: int = 5
@@ -405,69 +407,94 @@ def _unpack_text(data: bytes, at: int) -> tuple[str, int]:
     return data[at + 2:at + 2 + size].decode("utf-8", "surrogatepass"), at + 2 + size
 
 
-def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tuple[int, bytes]]:
-    """(partition, packed member) for each LSH key of a document (see `lsh_partitions`).
+# A partition's group holds about this many documents' keys, so a worker's share stays small
+# while a local run gets few, large blobs.
+DOCS_PER_PARTITION = 5000
 
-    A member is key digest (8 bytes) | sentence index (2) | informative sentences (1) |
-    prior (1) | sketch length (1) | sketch | doc_id."""
+
+def partitions_for(n_documents: int) -> int:
+    """LSH partitions for a corpus of about n_documents (`NearDupConfig.lsh_partitions`)."""
+    return max(NearDupConfig.lsh_partitions, math.ceil(n_documents / DOCS_PER_PARTITION))
+
+
+def _partition_of(digest: bytes, partitions: int) -> int:
+    return int.from_bytes(digest[:4], "little") % partitions
+
+
+def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tuple[int, bytes]]:
+    """A document's LSH keys as (partition, blob): one blob per partition its keys fall in.
+
+    Blob: doc_id | informative sentences (1) | prior (1) | sketch length (1) | sketch, then
+    per key: digest (8) | sentence index (2, 0xFFFF for the document-level keys)."""
     n_informative = min(len(informative(fp, config)), config.key_sentences, 255)
-    doc_id = _pack_text(fp.doc_id)
-    out = []
+    members: dict[int, list[bytes]] = {}
+    doc_sketch = b""
     for key, sentence, sketch in candidate_keys(fp, config):
         digest = hashlib.blake2b(key.encode("ascii"), digest_size=8).digest()
-        sketch = sketch or b""
         index = 0xFFFF if sentence == DOC_KEY_SENTENCE else min(sentence, 0xFFFE)
-        member = digest + index.to_bytes(2, "little") + bytes((n_informative, prior, len(sketch))) + sketch + doc_id
-        out.append((int.from_bytes(digest[:4], "little") % config.lsh_partitions, member))
-    return out
+        members.setdefault(_partition_of(digest, config.lsh_partitions), []).append(digest + index.to_bytes(2, "little"))
+        doc_sketch = sketch or doc_sketch
+    header = _pack_text(fp.doc_id) + bytes((n_informative, prior, len(doc_sketch))) + doc_sketch
+    return [(partition, header + b"".join(keys)) for partition, keys in sorted(members.items())]
 
 
-def _unpack_member(member: bytes) -> tuple[bytes, str, int, int, bool, bytes | None]:
-    digest = member[:8]
-    sentence = int.from_bytes(member[8:10], "little")
-    if sentence == 0xFFFF:
-        sentence = DOC_KEY_SENTENCE
-    n_informative, prior, sketch_len = member[10], bool(member[11]), member[12]
-    sketch = member[13:13 + sketch_len] or None
-    doc_id, _ = _unpack_text(member, 13 + sketch_len)
-    return digest, doc_id, sentence, n_informative, prior, sketch
+def _unpack_keys(blob: bytes) -> tuple[str, int, bool, bytes | None, list[tuple[bytes, int]]]:
+    doc_id, at = _unpack_text(blob, 0)
+    n_informative, prior, sketch_len = blob[at], bool(blob[at + 1]), blob[at + 2]
+    at += 3
+    sketch = blob[at:at + sketch_len] or None
+    at += sketch_len
+    keys = []
+    for start in range(at, len(blob), 10):
+        index = int.from_bytes(blob[start + 8:start + 10], "little")
+        keys.append((blob[start:start + 8], DOC_KEY_SENTENCE if index == 0xFFFF else index))
+    return doc_id, n_informative, prior, sketch, keys
 
 
-def partition_pairs(members: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[int, bytes]]:
-    """One LSH partition's members -> (pair partition, packed colliding pair) for every pair of
-    documents meeting in a bucket (`bucket_pairs`), except two documents of earlier runs (they
-    were compared already). A packed pair is a | b | sentence of a (2) | of b (2) | informative
-    sentences of a (1) | of b (1)."""
-    buckets: dict[bytes, list[tuple[str, int, int, bool, bytes | None]]] = {}
-    for member in members:
-        digest, doc_id, sentence, n_informative, prior, sketch = _unpack_member(member)
-        buckets.setdefault(digest, []).append((doc_id, sentence, n_informative, prior, sketch))
+def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[int, bytes]]:
+    """One LSH partition's key blobs -> (pair partition, blob of colliding pairs) for every pair
+    of documents meeting in a bucket (`bucket_pairs`), except two documents of earlier runs
+    (they were compared already). Pair: a | b | sentence of a (2) | of b (2) | informative
+    sentences of a (1) | of b (1); one blob per pair partition."""
+    buckets: dict[bytes, list[tuple[str, int, bytes | None]]] = {}
+    sizes: dict[str, int] = {}
+    priors: set[str] = set()
+    for blob in blobs:
+        doc_id, n_informative, prior, sketch, keys = _unpack_keys(blob)
+        sizes[doc_id] = n_informative
+        if prior:
+            priors.add(doc_id)
+        for digest, sentence in keys:
+            buckets.setdefault(digest, []).append((doc_id, sentence, sketch if sentence == DOC_KEY_SENTENCE else None))
+    out: dict[int, list[bytes]] = {}
     for digest, bucket in buckets.items():
         if len(bucket) < 2:
             continue
-        sizes = {doc_id: n for doc_id, _, n, _, _ in bucket}
-        priors = {doc_id for doc_id, _, _, prior, _ in bucket if prior}
-        for (a, b), (hit_a, hit_b) in bucket_pairs([(d, sentence, sketch) for d, sentence, _, _, sketch in bucket],
-                                                   config, digest.hex()):
+        for (a, b), (hit_a, hit_b) in bucket_pairs(bucket, config, digest.hex()):
             if a in priors and b in priors:
                 continue
-            packed = (_pack_text(a) + _pack_text(b) + (hit_a & 0xFFFF).to_bytes(2, "little")
-                      + (hit_b & 0xFFFF).to_bytes(2, "little") + bytes((sizes[a], sizes[b])))
-            yield zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions, packed
+            target = zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions
+            out.setdefault(target, []).append(
+                _pack_text(a) + _pack_text(b) + (hit_a & 0xFFFF).to_bytes(2, "little")
+                + (hit_b & 0xFFFF).to_bytes(2, "little") + bytes((sizes[a], sizes[b])))
+    for target, packed in sorted(out.items()):
+        yield target, b"".join(packed)
 
 
-def worth_verifying_pairs(packed_pairs: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[str, str]]:
-    """One pair partition's colliding pairs -> the (a, b) pairs worth verifying."""
+def worth_verifying_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[str, str]]:
+    """One pair partition's blobs of colliding pairs -> the (a, b) pairs worth verifying."""
     hits: dict[tuple[str, str], list[tuple[int, int]]] = {}
     sizes: dict[tuple[str, str], tuple[int, int]] = {}
-    for packed in packed_pairs:
-        a, at = _unpack_text(packed, 0)
-        b, at = _unpack_text(packed, at)
-        hit_a = int.from_bytes(packed[at:at + 2], "little")
-        hit_b = int.from_bytes(packed[at + 2:at + 4], "little")
-        hit = tuple(DOC_KEY_SENTENCE if h == 0xFFFF else h for h in (hit_a, hit_b))
-        hits.setdefault((a, b), []).append(hit)
-        sizes[(a, b)] = (packed[at + 4], packed[at + 5])
+    for blob in blobs:
+        at = 0
+        while at < len(blob):
+            a, at = _unpack_text(blob, at)
+            b, at = _unpack_text(blob, at)
+            hit = tuple(DOC_KEY_SENTENCE if h == 0xFFFF else h
+                        for h in (int.from_bytes(blob[at:at + 2], "little"), int.from_bytes(blob[at + 2:at + 4], "little")))
+            hits.setdefault((a, b), []).append(hit)
+            sizes[(a, b)] = (blob[at + 4], blob[at + 5])
+            at += 6
     for pair in sorted(hits):
         if worth_verifying(hits[pair], *sizes[pair], config):
             yield pair
