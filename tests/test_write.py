@@ -3,6 +3,7 @@ import datetime
 import pyarrow.parquet as pq
 
 from transforms.records import DOCUMENT_SCHEMA, REJECT_SCHEMA, make_reject
+import transforms.write
 from transforms.write import build_summary, merge_stats, row_stats, shard_of, write_parquet
 
 
@@ -31,6 +32,21 @@ def test_parquet_round_trip_keeps_types_and_descriptions(tmp_path):
     assert table.to_pylist()[0]["removed"] == [{"text": "Share", "reason": "chrome_short"}]
     assert stats == {"rows": 2, "languages": {"de": 1, "en": 1}, "reasons": {},
                      "removed": {"chrome_short": 1}, "kinds": {}}
+
+
+def test_row_groups_close_on_text_size_as_well_as_row_count(tmp_path, monkeypatch):
+    # Long pages must not wait for ROW_GROUP_ROWS rows in memory.
+    monkeypatch.setattr(transforms.write, "ROW_GROUP_TEXT_BYTES", 10_000)
+    rows = []
+    for i in range(6):
+        row = doc(f"d{i}", removed=[("x" * 1000, "chrome_short")])
+        row["text"] = "word " * 1000  # 5,000 characters: two pages and their removed lines fill a group
+        rows.append(row)
+    path = str(tmp_path / "part.parquet")
+    assert write_parquet(path, DOCUMENT_SCHEMA, rows)["rows"] == 6
+    parquet = pq.ParquetFile(path)
+    assert [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)] == [2, 2, 2]
+    assert [r["doc_id"] for r in parquet.read().to_pylist()] == [f"d{i}" for i in range(6)]
 
 
 def test_empty_table_is_a_readable_file_with_the_schema(tmp_path):

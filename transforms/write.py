@@ -37,6 +37,9 @@ STAGED_DOCUMENTS = "staged"
 STAGED_GROUP_ROWS = 200
 RUN_SUMMARY = "run.json"
 ROW_GROUP_ROWS = 2000  # bounded memory per shard writer; large enough for good compression
+# ...and a row group is also closed at about this many bytes of text: 2,000 long pages with
+# their removed lines held as Python rows (and again as Arrow columns) took ~200 MB per writer.
+ROW_GROUP_TEXT_BYTES = 16 * 2**20
 INPUTS_KEY = "inputs"  # counter: paths the input globs matched
 SKIPPED_KEY = "skipped"  # counter: inputs an earlier run already ingested unchanged
 
@@ -87,6 +90,12 @@ def merge_stats(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
+def _text_bytes(row: dict[str, Any]) -> int:
+    """A cheap estimate of a row's size: its strings and its removed lines' text."""
+    size = sum(len(value) for value in row.values() if isinstance(value, str))
+    return size + sum(len(line.get("text") or "") + 64 for line in row.get("removed") or ())
+
+
 class ParquetRowWriter:
     """Rows to one Parquet file on any Beam filesystem, a bounded row group at a time, with
     the counts the run summary needs. Close it to finish the file (an empty one has the schema)."""
@@ -100,17 +109,20 @@ class ParquetRowWriter:
         self._handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
         self._writer = pq.ParquetWriter(pa.PythonFile(self._handle, mode="w"), schema, compression=compression)
         self._batch: list[dict[str, Any]] = []
+        self._batch_bytes = 0
         self._stats: list[dict[str, Any]] = []
 
     def add(self, row: dict[str, Any]) -> None:
         self._batch.append(project(row, self._schema))
-        if len(self._batch) >= self._group_rows:
+        self._batch_bytes += _text_bytes(row)
+        if len(self._batch) >= self._group_rows or self._batch_bytes >= ROW_GROUP_TEXT_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         self._writer.write_table(pa.Table.from_pylist(self._batch, schema=self._schema))
         self._stats.append(row_stats(self._table, self._batch))
         self._batch = []
+        self._batch_bytes = 0
 
     def close(self) -> dict[str, Any]:
         """Finish the file; returns its row counts (`row_stats` of all rows)."""
