@@ -267,9 +267,15 @@ def run_size(n_docs: int, workers: Sequence[int], keep: Path | None) -> list[dic
             rows.append({"docs": n_docs, "what": f"pipeline, {count} worker{'s' * (count > 1)}",
                          "seconds": seconds, "rss": rss, "mb": megabytes, "ratio": seconds / floor_s})
         profile = stage_profile(corpus)
+        own_work = sum(profile.values())
         print("stage work, ms/document (pure functions, one process, first 400 files): "
               + ", ".join(f"{stage} {ms:.1f}" for stage, ms in profile.items())
               + f"; floor loop {1000 * inner['seconds'] / n_docs:.1f}")
+        one = next((r for r in rows if r["what"] == "pipeline, 1 worker"), None)
+        if one:  # what Beam adds: the single worker's time over the stage functions' own work
+            per_doc = 1000 * one["seconds"] / n_docs
+            print(f"pipeline, 1 worker: {per_doc:.1f} ms/doc = {per_doc / own_work:.2f}x the stage work "
+                  f"({own_work:.1f} ms/doc); Beam, shuffles and writes {per_doc - own_work:.1f} ms/doc")
     return rows
 
 
