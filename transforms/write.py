@@ -258,6 +258,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def use_system_arrow_allocator() -> None:
+    """Arrow's default pool (mimalloc here) keeps the pages Arrow frees for Arrow alone; with
+    the system allocator the same pages serve the Python objects of the shuffles that follow.
+    Peak RSS of a 5,000-page in-memory run 767 -> 717 MB, same time. Called in the setup of the
+    DoFns that write and read Parquet, so every worker process gets it (a process setting)."""
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 class StageDocuments(beam.DoFn):
     """Cleaned document -> its slim record for deduplication (transforms.dedup.slim_record),
     the full document written meanwhile to a staging file of its output shard.
@@ -272,6 +281,9 @@ class StageDocuments(beam.DoFn):
         self._layout = layout
         self._num_shards = num_shards
         self._config = config
+
+    def setup(self) -> None:
+        use_system_arrow_allocator()
 
     def start_bundle(self) -> None:
         self._writers: dict[int, ParquetRowWriter] = {}
@@ -299,6 +311,9 @@ class _FinalizeShard(beam.DoFn):
 
     def __init__(self, layout: RunLayout) -> None:
         self._layout = layout
+
+    def setup(self) -> None:
+        use_system_arrow_allocator()
 
     def process(self, item: tuple[int, Iterable[tuple[str, str, tuple]]]) -> Iterator[dict[str, Any]]:
         from transforms.dedup import apply_decisions
