@@ -278,16 +278,11 @@ def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
     return _STOPWORDS, _STOPLIST_NAMES
 
 
-def language_votes(tokens: list[str]) -> Counter:
-    """Stop-word hits per language (a word counts for every list that holds it: splitting it
-    would favour languages with unusual stop words over ones whose lists overlap, e.g. English
-    and Simple English). A language's count is also the number of the line's tokens in its
-    stop list, as each word lists a language once."""
-    # Counter counts the ids in C: ~3x faster than adding them one by one.
-    return Counter(_vote_ids(tokens))
-
-
 def _vote_ids(tokens: list[str]) -> list[int]:
+    """The stop-word languages of the tokens, an id per (token, list holding it): a word counts
+    for every list that holds it (splitting it would favour languages with unusual stop words
+    over ones whose lists overlap, e.g. English and Simple English), so a language's count in
+    Counter(ids) is the number of the line's tokens in its stop list."""
     index, _ = stopword_index()
     # "U.S." -> "u", "s": stop words in several Slavic lists, so one-letter tokens never vote.
     return list(chain.from_iterable(index.get(token, ()) for token in tokens if len(token) > 1))

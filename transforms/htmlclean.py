@@ -21,7 +21,7 @@ import re
 
 import trafilatura
 
-from transforms.records import CleanResult, RemovedLine
+from transforms.records import CleanResult
 
 EMPTY_RESULT = CleanResult(title=None, author=None, published=None, paragraphs=(), removed=())
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
