@@ -274,18 +274,22 @@ def matched_directories(globs: Sequence[str]) -> list[str]:
     return sorted(os.path.abspath(path) for path in found)
 
 
-def read_bounded(path: str, limit: int) -> bytes:
-    """Read at most limit+1 bytes, so an oversized file is detected without loading it all."""
+def bounded_chunks(path: str, limit: int) -> Iterator[bytes]:
+    """The file's bytes in chunks of at most 1 MiB, limit+1 bytes at most in all, so an
+    oversized file is detected without reading it all."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        chunks = []
         remaining = limit + 1
         while remaining > 0:
             chunk = handle.read(min(remaining, 1 << 20))
             if not chunk:
                 break
-            chunks.append(chunk)
+            yield chunk
             remaining -= len(chunk)
-    return b"".join(chunks)
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """Read at most limit+1 bytes, so an oversized file is detected without loading it all."""
+    return b"".join(bounded_chunks(path, limit))
 
 
 class ReadRawFiles(beam.DoFn):

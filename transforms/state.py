@@ -27,6 +27,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.read import bounded_chunks
 from transforms.records import STATE_SCHEMAS, doc_id_for
 from transforms.routing import SplitRoutes, route
 from transforms.write import TMP_DIR, RunLayout, discard_staging, publish, read_parquet_rows
@@ -38,7 +39,6 @@ STATE_FORMAT = 1
 # Rejects for these reasons may go away on a later try (a busy worker, a bug fixed since):
 # such inputs stay out of the manifest, so every run tries them again until they pass.
 RETRIED_REASONS = frozenset({"timeout", "internal_error"})
-HASH_CHUNK_BYTES = 1 << 20
 
 NEW = "new"
 SKIPPED = "skipped"
@@ -141,13 +141,9 @@ def input_fingerprint(path: str, max_bytes: int) -> tuple[int, str]:
     read limit is a `too_large` reject whatever its tail holds, so its tail need not be read."""
     digest = hashlib.sha256()
     size = 0
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        while size <= max_bytes:
-            chunk = handle.read(min(HASH_CHUNK_BYTES, max_bytes + 1 - size))
-            if not chunk:
-                break
-            digest.update(chunk)
-            size += len(chunk)
+    for chunk in bounded_chunks(path, max_bytes):
+        digest.update(chunk)
+        size += len(chunk)
     return size, digest.hexdigest()
 
 
