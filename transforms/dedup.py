@@ -22,9 +22,9 @@ from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
-from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_clusters, packed_keys,
-                                partition_pairs, sentence_hashes, verify, widest_paths, with_frequencies,
-                                worth_verifying_pairs)
+from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_clusters, pack_text, packed_keys,
+                                partition_of, partition_pairs, sentence_hashes, unpack_text, verify, widest_paths,
+                                with_frequencies, worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
 
 LOG = logging.getLogger(__name__)
@@ -129,13 +129,13 @@ def _keyed_fingerprint(slim: dict[str, Any]) -> tuple[str, tuple[Fingerprint, tu
 
 def fingerprint_from_index(row: dict[str, Any]) -> Fingerprint:
     """The Fingerprint an index row (transforms.state) stores."""
-    return Fingerprint(row["doc_id"], tuple(frozenset(ids) for ids in row["sentences"]))
+    return Fingerprint(row["doc_id"], row["sentences"])
 
 
 def index_row(slim: dict[str, Any], run_id: str) -> dict[str, Any]:
     """What the next incremental run needs of a kept document to find copies of it."""
     return {"doc_id": slim["doc_id"], "content_hash": slim["content_hash"], "n_chars": slim["n_chars"],
-            "published": slim.get("published"), "sentences": [sorted(ids) for ids in slim["fp"].sentences],
+            "published": slim.get("published"), "sentences": [ids.tolist() for ids in slim["fp"].sorted_ids()],
             "run_id": run_id}
 
 
@@ -150,10 +150,9 @@ def _sentence_blobs(item: tuple[str, tuple[Fingerprint, tuple]], partitions: int
     by_partition: dict[int, set[bytes]] = {}
     for sentence in set(sentence_hashes(fp)):
         digest = bytes.fromhex(sentence)
-        by_partition.setdefault(int.from_bytes(digest[:4], "little") % partitions, set()).add(digest)
-    head = doc_id.encode("utf-8", "surrogatepass")
-    return [(partition, len(head).to_bytes(2, "little") + head + b"".join(sorted(digests)))
-            for partition, digests in sorted(by_partition.items())]
+        by_partition.setdefault(partition_of(digest, partitions), set()).add(digest)
+    head = pack_text(doc_id)
+    return [(partition, head + b"".join(sorted(digests))) for partition, digests in sorted(by_partition.items())]
 
 
 def _count_sentences(item: tuple[int, Iterable[bytes]]) -> Iterator[tuple[str, tuple[str, int]]]:
@@ -162,9 +161,8 @@ def _count_sentences(item: tuple[int, Iterable[bytes]]) -> Iterator[tuple[str, t
     _, blobs = item
     holders: dict[bytes, set[str]] = {}
     for blob in blobs:
-        size = int.from_bytes(blob[:2], "little")
-        doc_id = blob[2:2 + size].decode("utf-8", "surrogatepass")
-        for at in range(2 + size, len(blob), 8):
+        doc_id, start = unpack_text(blob, 0)
+        for at in range(start, len(blob), 8):
             holders.setdefault(blob[at:at + 8], set()).add(doc_id)
     for digest, doc_ids in holders.items():
         if len(doc_ids) > 1:
@@ -240,19 +238,24 @@ def _decide(item) -> Iterator[Routed]:
     (location, decision) for it and each copy, and INDEX (its slim record) when it stays kept."""
     doc_id, grouped = item
     assignment = list(grouped["near"])
-    for slim in grouped["kept"]:
-        copies = sorted(grouped["exact"], key=str)
-        if not assignment:
-            yield route(DECISIONS, (location(slim), KEEP))
-            yield route(INDEX, slim)
-            for copy in copies:
-                yield route(DECISIONS, (copy, duplicate_of(doc_id, "exact", 1.0)))
-            continue
+    copies = sorted(grouped["exact"], key=str)
+    if assignment:
         kept, similarity = assignment[0]
-        yield route(DECISIONS, (location(slim), duplicate_of(kept, "near", similarity)))
+        own = copied = duplicate_of(kept, "near", similarity)
         # Exact copies of a near duplicate point at the document that is kept, never at a duplicate.
+    else:
+        own, copied = KEEP, duplicate_of(doc_id, "exact", 1.0)
+    for slim in grouped["kept"]:
+        yield route(DECISIONS, (location(slim), own))
+        if not assignment:
+            yield route(INDEX, slim)
         for copy in copies:
-            yield route(DECISIONS, (copy, duplicate_of(kept, "near", similarity)))
+            yield route(DECISIONS, (copy, copied))
+
+
+def decision_order(decision: tuple) -> tuple:
+    """Sort key for the decisions of one doc_id: the kept one first, then a stable order."""
+    return decision[0] != "keep", str(decision)
 
 
 def apply_decisions(docs: Iterable[dict[str, Any]], decisions: Iterable[tuple]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -261,7 +264,7 @@ def apply_decisions(docs: Iterable[dict[str, Any]], decisions: Iterable[tuple]) 
     decision goes to the first, the copies' decisions to the others; a document without a
     decision (a bug) is kept and logged, never dropped."""
     docs = list(docs)
-    decisions = sorted(decisions, key=lambda d: (d[0] != "keep", str(d)))
+    decisions = sorted(decisions, key=decision_order)
     if len(decisions) != len(docs):
         LOG.error("dedup: %s has %d documents and %d decisions; unmatched documents are kept",
                   docs[0]["doc_id"] if docs else "?", len(docs), len(decisions))

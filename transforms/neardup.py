@@ -121,7 +121,7 @@ class Fingerprint:
 
     __slots__ = ("doc_id", "_packed", "_ends", "_frequencies", "_sentences")
 
-    def __init__(self, doc_id: str, sentences: Iterable[Iterable[int]], frequencies: Sequence[int] = ()) -> None:
+    def __init__(self, doc_id: str, sentences: Iterable[Iterable[int]]) -> None:
         ids: list[int] = []
         ends: list[int] = []
         for sentence in sentences:
@@ -130,7 +130,7 @@ class Fingerprint:
         self.doc_id = doc_id
         self._packed = np.asarray(ids, dtype="<u4").tobytes()
         self._ends = np.asarray(ends, dtype="<u4").tobytes()
-        self._frequencies = np.asarray(frequencies, dtype="<u4").tobytes()
+        self._frequencies = b""  # 1 each until counted (with_frequencies)
         self._sentences: tuple[frozenset[int], ...] | None = None
 
     @classmethod
@@ -165,10 +165,6 @@ class Fingerprint:
         if self._sentences is None:
             self._sentences = tuple(frozenset(ids.tolist()) for ids in self.sorted_ids())
         return self._sentences
-
-    @property
-    def frequencies(self) -> tuple[int, ...]:
-        return tuple(np.frombuffer(self._frequencies, dtype="<u4").tolist())
 
     def frequency(self, index: int) -> int:
         if not self._frequencies:
@@ -397,12 +393,14 @@ def worth_verifying(sentence_hits: Iterable[tuple[int, int]], informative_a: int
 
 
 # ----------------------------------------------------------------------------- packed shuffles
-def _pack_text(value: str) -> bytes:
+def pack_text(value: str) -> bytes:
+    """value as 2-byte length | UTF-8, for the packed shuffle blobs."""
     raw = value.encode("utf-8", "surrogatepass")
     return len(raw).to_bytes(2, "little") + raw
 
 
-def _unpack_text(data: bytes, at: int) -> tuple[str, int]:
+def unpack_text(data: bytes, at: int) -> tuple[str, int]:
+    """The text `pack_text` wrote at `at`, and the offset after it."""
     size = int.from_bytes(data[at:at + 2], "little")
     return data[at + 2:at + 2 + size].decode("utf-8", "surrogatepass"), at + 2 + size
 
@@ -417,7 +415,8 @@ def partitions_for(n_documents: int) -> int:
     return max(NearDupConfig.lsh_partitions, math.ceil(n_documents / DOCS_PER_PARTITION))
 
 
-def _partition_of(digest: bytes, partitions: int) -> int:
+def partition_of(digest: bytes, partitions: int) -> int:
+    """The shuffle partition of a key or sentence digest."""
     return int.from_bytes(digest[:4], "little") % partitions
 
 
@@ -432,14 +431,14 @@ def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tup
     for key, sentence, sketch in candidate_keys(fp, config):
         digest = hashlib.blake2b(key.encode("ascii"), digest_size=8).digest()
         index = 0xFFFF if sentence == DOC_KEY_SENTENCE else min(sentence, 0xFFFE)
-        members.setdefault(_partition_of(digest, config.lsh_partitions), []).append(digest + index.to_bytes(2, "little"))
+        members.setdefault(partition_of(digest, config.lsh_partitions), []).append(digest + index.to_bytes(2, "little"))
         doc_sketch = sketch or doc_sketch
-    header = _pack_text(fp.doc_id) + bytes((n_informative, prior, len(doc_sketch))) + doc_sketch
+    header = pack_text(fp.doc_id) + bytes((n_informative, prior, len(doc_sketch))) + doc_sketch
     return [(partition, header + b"".join(keys)) for partition, keys in sorted(members.items())]
 
 
 def _unpack_keys(blob: bytes) -> tuple[str, int, bool, bytes | None, list[tuple[bytes, int]]]:
-    doc_id, at = _unpack_text(blob, 0)
+    doc_id, at = unpack_text(blob, 0)
     n_informative, prior, sketch_len = blob[at], bool(blob[at + 1]), blob[at + 2]
     at += 3
     sketch = blob[at:at + sketch_len] or None
@@ -475,7 +474,7 @@ def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[t
                 continue
             target = zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions
             out.setdefault(target, []).append(
-                _pack_text(a) + _pack_text(b) + (hit_a & 0xFFFF).to_bytes(2, "little")
+                pack_text(a) + pack_text(b) + (hit_a & 0xFFFF).to_bytes(2, "little")
                 + (hit_b & 0xFFFF).to_bytes(2, "little") + bytes((sizes[a], sizes[b])))
     for target, packed in sorted(out.items()):
         yield target, b"".join(packed)
@@ -488,8 +487,8 @@ def worth_verifying_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iter
     for blob in blobs:
         at = 0
         while at < len(blob):
-            a, at = _unpack_text(blob, at)
-            b, at = _unpack_text(blob, at)
+            a, at = unpack_text(blob, at)
+            b, at = unpack_text(blob, at)
             hit = tuple(DOC_KEY_SENTENCE if h == 0xFFFF else h
                         for h in (int.from_bytes(blob[at:at + 2], "little"), int.from_bytes(blob[at + 2:at + 4], "little")))
             hits.setdefault((a, b), []).append(hit)

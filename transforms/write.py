@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.dedup import apply_decisions, decision_order, slim_record
 from transforms.records import ALL_SCHEMAS, DOCUMENT_SCHEMA, STATE_SCHEMAS, TABLE_SCHEMAS, project
 
 LOG = logging.getLogger(__name__)
@@ -289,8 +290,6 @@ class StageDocuments(beam.DoFn):
         self._writers: dict[int, ParquetRowWriter] = {}
 
     def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        from transforms.dedup import slim_record  # dedup builds on this module's records
-
         shard = shard_of(doc, self._num_shards)
         writer = self._writers.get(shard)
         if writer is None:
@@ -316,12 +315,13 @@ class _FinalizeShard(beam.DoFn):
         use_system_arrow_allocator()
 
     def process(self, item: tuple[int, Iterable[tuple[str, str, tuple]]]) -> Iterator[dict[str, Any]]:
-        from transforms.dedup import apply_decisions
-
         shard, entries = item
         by_file: dict[str, dict[str, list[tuple]]] = collections.defaultdict(lambda: collections.defaultdict(list))
         for staged, doc_id, decision in entries:
             by_file[staged][doc_id].append(decision)
+        for decisions in by_file.values():
+            for mine in decisions.values():
+                mine.sort(key=decision_order)
         writers = {table: ParquetRowWriter(FileSystems.join(self._layout.staging_dir(table), part_name(shard)),
                                            TABLE_SCHEMAS[table])
                    for table in ("documents", "duplicates")}
@@ -331,8 +331,7 @@ class _FinalizeShard(beam.DoFn):
             for doc in read_parquet_rows(staged):
                 doc_id = doc["doc_id"]
                 # The n-th copy of a doc_id in this file takes its n-th decision (keep first).
-                mine = sorted(decisions.get(doc_id, ()), key=lambda d: (d[0] != "keep", str(d)))
-                decision = mine[seen[doc_id]:seen[doc_id] + 1]
+                decision = decisions.get(doc_id, [])[seen[doc_id]:seen[doc_id] + 1]
                 seen[doc_id] += 1
                 for table, row in apply_decisions([doc], decision):
                     writers[table].add(row)
