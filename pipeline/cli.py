@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline.assembly import PriorState, build_pipeline
 from pipeline.options import IngestOptions, own_flags
 from transforms import state
+from transforms.read import matched_directories
 from transforms.write import RunLayout
 
 LOG = logging.getLogger("pipeline")
@@ -218,7 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.close()
     summary = read_summary(layout.summary_path)
     print(format_summary(summary))
-    if summary["counts"]["inputs"] != len(listed):
+    # The pipeline counts directories a glob matches too (each becomes a not_a_file reject).
+    matched_here = len(listed) + len(matched_directories(ingest.input))
+    if summary["counts"]["inputs"] != matched_here:
         LOG.warning("the workers matched %d paths where this process matched %d: did the inputs change "
-                    "during the run, or can the workers not see them?", summary["counts"]["inputs"], len(listed))
+                    "during the run, or can the workers not see them?", summary["counts"]["inputs"], matched_here)
     return 0 if summary["counts"]["accounted"] else 1
