@@ -3,6 +3,7 @@ runs, publish one folder per run, and commit the state last so a failed run leav
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from pipeline.cli import main as pipeline_main
 from tests.conftest import REPO_ROOT, SEEDS, read_table
+from transforms.state import state_files
 
 TABLES = ("documents", "duplicates", "rejects")
 
@@ -151,3 +153,15 @@ def test_without_state_the_output_is_replaced_not_partitioned(tmp_path):
     assert pipeline_main(["--input", str(SEEDS / "*"), "--output", str(out), "--runner=FnApiRunner"]) == 0
     assert not list(out.glob("run=*")) and len(read_table(out, "documents")) == 4
     assert {p.name for p in out.iterdir()} == {*TABLES, "run.json"}
+
+
+def test_state_files_are_those_of_committed_runs_in_run_order(tmp_path):
+    for run_id in ("a", "b", "c"):
+        folder = tmp_path / "index" / f"run={run_id}"
+        folder.mkdir(parents=True)
+        for name in ("part-1.parquet", "part-0.parquet"):
+            (folder / name).write_bytes(b"")
+    found = state_files(str(tmp_path), "index", ["b", "a"])
+    assert [os.path.relpath(p, tmp_path) for p in found] == [
+        "index/run=b/part-0.parquet", "index/run=b/part-1.parquet",
+        "index/run=a/part-0.parquet", "index/run=a/part-1.parquet"]

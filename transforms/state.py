@@ -111,10 +111,15 @@ def state_files(state_dir: str, table: str, run_ids: Iterable[str]) -> list[str]
     """The Parquet files of one state table written by the given (committed) runs."""
     if table not in STATE_SCHEMAS:
         raise ValueError(f"not a state table: {table}")
-    paths: list[str] = []
-    for run_id in run_ids:
-        paths.extend(_matching(FileSystems.join(state_dir, table, f"run={run_id}", "*.parquet")))
-    return paths
+    # One listing per table, not per run: a daily schedule has hundreds of runs after a year.
+    order = {run_id: place for place, run_id in enumerate(run_ids)}
+    by_run = []
+    for path in _matching(FileSystems.join(state_dir, table, "run=*", "*.parquet")):
+        folder = path.rstrip("/").rsplit("/", 2)[-2]
+        run_id = folder[len("run="):] if folder.startswith("run=") else None
+        if run_id in order:  # a folder no committed run wrote is not state
+            by_run.append((order[run_id], path))
+    return [path for _, path in sorted(by_run)]
 
 
 def _children(folder: str) -> list[str]:
