@@ -25,8 +25,8 @@ so growth in cost per document shows.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import collections
+import dataclasses
 import itertools
 import json
 import random
@@ -274,7 +274,9 @@ class StoryWriter:
     """New articles for corpora larger than the ~900 real bodies: sentences drawn from a word
     bigram model of all the real bodies, laid out like a random real body (its paragraphs and
     sentence counts). Every generated story is distinct, over the real vocabulary with its
-    real word frequencies, so two stories overlap only as much as unrelated news does.
+    real word frequencies. Drawn from one model, two stories share more of their words than
+    two unrelated real articles do: page-level candidates between unrelated stories grow with
+    the corpus (see the README's scale figures).
 
     (Earlier rounds re-used the real bodies with their words re-drawn: each base's sentence
     skeleton then came back in every round, and the pairs of documents sharing many sentence
