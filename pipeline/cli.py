@@ -100,10 +100,9 @@ def is_dask(runner: str | None) -> bool:
     return bool(runner) and runner.rsplit(".", 1)[-1] == "DaskRunner"
 
 
-def load_runner_options(argv: Sequence[str]) -> None:
+def load_runner_options(runner: str | None) -> None:
     """Import the chosen runner's module, so its flags are known to the typo check (the
     DaskRunner's options exist only once its module is imported)."""
-    runner = PipelineOptions(list(argv)).view_as(StandardOptions).runner
     if is_dask(runner):
         try:
             import apache_beam.runners.dask.dask_runner  # noqa: F401 - registers DaskOptions
@@ -112,9 +111,8 @@ def load_runner_options(argv: Sequence[str]) -> None:
             raise UsageError(f"the DaskRunner needs dask.distributed: pip install 'newsingest[dask]' ({exc})") from exc
 
 
-def with_runner_defaults(argv: list[str]) -> list[str]:
+def with_runner_defaults(argv: list[str], runner: str | None) -> list[str]:
     """argv plus our defaults for the chosen runner (the user's own flags always win)."""
-    runner = PipelineOptions(argv).view_as(StandardOptions).runner
     if is_dask(runner) and not any(arg.startswith(("--dask_npartitions", "--dask_partition_size")) for arg in argv):
         return [*argv, f"--dask_npartitions={DEFAULT_DASK_PARTITIONS}"]
     return argv
@@ -179,9 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     LOG.setLevel(logging.INFO)
     try:
-        load_runner_options(argv)
+        runner = PipelineOptions(list(argv)).view_as(StandardOptions).runner
+        load_runner_options(runner)
         validate_flags(argv)
-        argv = with_runner_defaults(argv)
+        argv = with_runner_defaults(argv, runner)
         options = PipelineOptions(argv)
         ingest = options.view_as(IngestOptions)
         if not ingest.input or not ingest.output:
@@ -207,7 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                            index_paths=state.state_files(layout.state_dir, "index", committed))
         LOG.info("state %s: %d earlier runs, %d manifest and %d index files",
                  layout.state_dir, len(committed), len(prior.manifest_paths), len(prior.index_paths))
-    runner = options.view_as(StandardOptions).runner
     LOG.info("run %s: %d paths matched; writing to %s", run_id, len(listed), layout.run_folder)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, ingest, layout, run_info(ingest, run_id, started.isoformat(timespec="seconds")),
