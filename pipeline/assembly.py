@@ -57,6 +57,8 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
         ingested = matched | "SkipIngested" >> SkipIngested(prior.manifest_paths, options.max_raw_bytes)
         counters.append(ingested[SKIPPED] | "CountSkipped" >> beam.Map(lambda _: (SKIPPED_KEY, 1)))
         to_read = ingested[NEW] | "NewFiles" >> beam.Map(lambda new: new[0])
+        # documents earlier runs kept: new ones that copy them are their duplicates
+        earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths)
     else:
         to_read = matched
 
@@ -71,11 +73,7 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
     config = dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
     slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(StageDocuments(layout, options.num_shards, config))
-    if layout.incremental:
-        earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths)
-        decided = (slim, earlier) | "Deduplicate" >> DecideDuplicates(config)
-    else:
-        decided = slim | "Deduplicate" >> DecideDuplicates(config)
+    decided = ((slim, earlier) if layout.incremental else slim) | "Deduplicate" >> DecideDuplicates(config)
     written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:
