@@ -165,6 +165,14 @@ def test_assign_clusters_keeps_the_best_ranked_member():
     assert dict(assign_clusters(edges, 0.3)) == {"a": ("b", 0.8), "c": ("b", 0.7)}
 
 
+def test_assign_clusters_ignores_edges_between_clusters_the_linkage_kept_apart():
+    rank = {doc_id: (-n, False, "", doc_id) for n, doc_id in enumerate("abcxy")}
+    plain = [("a", "b", 0.9), ("a", "c", 0.9), ("b", "c", 0.9), ("x", "y", 0.8), ("c", "x", 0.35)]
+    edges = [(a, b, s, rank[a], rank[b]) for a, b, s in plain]
+    # One edge in six pairs across {a, b, c} and {x, y}: under min_linkage, two clusters.
+    assert sorted(assign_clusters(edges, 0.3)) == [("a", ("c", 0.9)), ("b", ("c", 0.9)), ("x", ("y", 0.8))]
+
+
 def test_keep_rank_prefers_longer_then_earlier_then_smaller_id():
     base = {"n_chars": 10, "published": None, "doc_id": "b"}
     longer = {**base, "n_chars": 11}

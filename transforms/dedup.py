@@ -90,10 +90,16 @@ def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_l
     for a, b, _, rank_a, rank_b in edges:
         ranks[a], ranks[b] = rank_a, rank_b
     plain = [(a, b, s) for a, b, s, _, _ in edges]
-    for component in linked_clusters(plain, min_linkage, edges_per_member):
+    components = linked_clusters(plain, min_linkage, edges_per_member)
+    # Each edge filed once under its component: scanning every edge per component was
+    # quadratic in the corpus (0.03 -> 0.12 ms/doc from 5k to 20k synthetic documents).
+    component_of = {doc_id: number for number, component in enumerate(components) for doc_id in component}
+    edges_of: list[list[tuple[str, str, float]]] = [[] for _ in components]
+    for a, b, s in plain:
+        if a in component_of and component_of[a] == component_of.get(b):
+            edges_of[component_of[a]].append((a, b, s))
+    for component, member_edges in zip(components, edges_of):
         kept = min(component, key=lambda doc_id: ranks[doc_id])
-        members = set(component)
-        member_edges = [e for e in plain if e[0] in members and e[1] in members]
         for doc_id, similarity in sorted(widest_paths(kept, member_edges).items()):
             yield doc_id, (kept, round(similarity, 4))
 
