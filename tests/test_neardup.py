@@ -12,7 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
-from transforms.dedup import DeduplicateDocuments, assign_clusters, content_hash, keep_rank
+from transforms.dedup import DecideDuplicates, DeduplicateDocuments, assign_clusters, content_hash, keep_rank, slim_record
 from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, packed_keys,
                                 partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, split_sentences, verify, widest_paths,
@@ -107,13 +107,19 @@ def test_crowded_bucket_links_each_member_a_bounded_number_of_times():
     assert len(bucket_pairs(members[:3], config, "key-1")) == 3  # a small bucket: all pairs
 
 
+def test_a_page_level_match_alone_needs_one_colliding_sentence_unless_a_page_has_almost_none():
+    page_level = (DOC_KEY_SENTENCE, DOC_KEY_SENTENCE)
+    assert not worth_verifying([page_level], 20, 20, CONFIG)
+    assert worth_verifying([page_level, (3, 8)], 20, 20, CONFIG)
+    assert worth_verifying([page_level], 1, 20, CONFIG)
+
+
 def test_one_colliding_sentence_between_long_pages_is_not_worth_verifying():
     assert not worth_verifying([(5, 7)], 20, 20, CONFIG)
     assert not worth_verifying([(5, 7), (6, 9)], 20, 20, CONFIG)
     assert worth_verifying([(i, i) for i in range(5)], 20, 20, CONFIG)
     assert worth_verifying([(5, 7), (6, 9)], 4, 6, CONFIG)
     assert worth_verifying([(0, 3)], 1, 6, CONFIG)  # a one-sentence stub can collide only once
-    assert worth_verifying([(-1, -1)], 200, 300, CONFIG)
 
 
 def test_clusters_merge_copies_but_one_stray_edge_does_not_chain_two_stories():
@@ -196,6 +202,19 @@ def test_dedup_stage_joins_copies_and_keeps_other_articles():
         assert_that(kept | "KeptIds" >> beam.Map(lambda d: d["doc_id"]), equal_to(["a", "c"]), label="kept")
         assert_that(dups | "DupIds" >> beam.Map(lambda d: (d["doc_id"], d["duplicate_of"], d["duplicate_kind"])),
                     equal_to([("b", "a", "near"), ("a2", "a", "exact")]), label="dups")
+
+
+@pytest.mark.parametrize("with_index", [True, False])
+def test_decisions_do_not_depend_on_whether_an_index_is_kept(with_index):
+    docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT), _doc("a2", ARTICLE.upper())]
+    with TestPipeline(runner="FnApiRunner") as p:
+        slim = p | beam.Create(docs) | beam.Map(slim_record, CONFIG, 0, "staged")
+        decided = slim | DecideDuplicates(CONFIG, with_index=with_index)
+        assert_that(decided["decisions"] | "Ids" >> beam.Map(lambda d: (d[0][0], d[1][0], d[1][1], d[1][2])),
+                    equal_to([("a", "keep", None, None), ("c", "keep", None, None),
+                              ("b", "duplicate", "a", "near"), ("a2", "duplicate", "a", "exact")]), label="decisions")
+        assert_that(decided["index"] | "IndexIds" >> beam.Map(lambda d: d["doc_id"]),
+                    equal_to(["a", "c"] if with_index else []), label="index")
 
 
 @pytest.mark.parametrize("other", ["001", "002", "003"])
