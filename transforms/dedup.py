@@ -176,11 +176,22 @@ def _count_sentences(item: tuple[int, Iterable[bytes]]) -> Iterator[tuple[str, t
                 yield doc_id, (digest.hex(), len(doc_ids))
 
 
-def _attach_frequencies(item) -> Iterator[tuple[str, tuple[Fingerprint, tuple]]]:
+FINGERPRINT = "fingerprint"
+FIRST = "first"
+
+
+def _attach_frequencies(item) -> Iterator[Routed]:
+    """One document's fingerprint, its shared sentences' counts and the candidate pairs it
+    comes first in -> FINGERPRINT (doc_id, (fingerprint with frequencies, rank)) and, per
+    pair, FIRST (the other doc_id, (that fingerprint, rank)): one join instead of two, since
+    the LSH keys do not depend on the counts."""
     doc_id, grouped = item
     counts = dict(grouped["counts"])
     for fp, rank in grouped["fingerprint"]:
-        yield doc_id, (with_frequencies(fp, counts), rank)
+        weighted = (with_frequencies(fp, counts), rank)
+        yield route(FINGERPRINT, (doc_id, weighted))
+        for other in grouped["pairs"]:
+            yield route(FIRST, (other, weighted))
 
 
 class NearDuplicates(beam.PTransform):
@@ -197,26 +208,21 @@ class NearDuplicates(beam.PTransform):
                   | "SentenceHashes" >> beam.FlatMap(_sentence_blobs, config.lsh_partitions)
                   | "GroupSentencesByPartition" >> beam.GroupByKey()
                   | "CountSentenceDocs" >> beam.FlatMap(_count_sentences))
-        fingerprints = ({"fingerprint": raw, "counts": counts}
-                        | "JoinCounts" >> beam.CoGroupByKey()
-                        | "AttachCounts" >> beam.FlatMap(_attach_frequencies))
 
         def keys(kv):
             _, (fp, rank) = kv
             return packed_keys(fp, _is_prior(rank), config)
 
-        candidates = (fingerprints
+        candidates = (raw
                       | "LshKeys" >> beam.FlatMap(keys)
                       | "GroupByLshPartition" >> beam.GroupByKey()
                       | "BucketPairs" >> beam.FlatMap(lambda kv: partition_pairs(kv[1], config))
                       | "GroupPairsByFirst" >> beam.GroupByKey()
                       | "EnoughCollisions" >> beam.FlatMap(lambda kv: worth_verifying_pairs(kv[1], config)))
-
-        def with_first(item):
-            _, grouped = item
-            for fp_a in grouped["fingerprint"]:
-                for b in grouped["pairs"]:
-                    yield b, fp_a
+        joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates}
+                  | "JoinCountsAndPairs" >> beam.CoGroupByKey()
+                  | "AttachCounts" >> beam.FlatMap(_attach_frequencies)
+                  | "RouteFingerprints" >> SplitRoutes(FINGERPRINT, FIRST))
 
         def verified(item):
             _, grouped = item
@@ -226,10 +232,7 @@ class NearDuplicates(beam.PTransform):
                     if similarity is not None:
                         yield None, (fp_a.doc_id, fp_b.doc_id, similarity, rank_a, rank_b)
 
-        firsts = ({"pairs": candidates, "fingerprint": fingerprints}
-                  | "JoinFirst" >> beam.CoGroupByKey()
-                  | "CarryFirst" >> beam.FlatMap(with_first))
-        edges = ({"firsts": firsts, "fingerprint": fingerprints}
+        edges = ({"firsts": joined[FIRST], "fingerprint": joined[FINGERPRINT]}
                  | "JoinSecond" >> beam.CoGroupByKey()
                  | "Verify" >> beam.FlatMap(verified))
         # Only verified edges meet in one place: a small graph even for a large corpus.
