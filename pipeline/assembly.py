@@ -37,7 +37,8 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     `prior` is given for incremental runs (`layout.state_dir`). `listed_inputs`, the files the
     globs matched when the job was submitted, replaces matching inside the pipeline: the
     DaskRunner splits work only where a Create splits its elements into partitions.
-    `expected_inputs` (the files matched at submission) sizes the dedup partitions."""
+    `expected_inputs` (the files matched at submission) sizes the dedup partitions and is the
+    total the progress log counts towards."""
     if listed_inputs is not None:
         files = p | "ListedFiles" >> beam.Create(list(listed_inputs))
     else:
@@ -63,7 +64,10 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
         to_read = matched
 
     read = (to_read
-            | "ReadRawFiles" >> beam.ParDo(ReadRawFiles(options.read_limits()))
+            | "ReadRawFiles" >> beam.ParDo(ReadRawFiles(
+                options.read_limits(), options.progress_seconds,
+                # an incremental run reads only what is new, which is unknown at submission
+                None if layout.incremental else expected_inputs or None))
             | "RouteRead" >> SplitRoutes(PAGES, REJECTS))
     cleaned = (read[PAGES]
                | "CleanDocuments" >> beam.ParDo(CleanDocuments(options.doc_timeout))

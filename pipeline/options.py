@@ -4,6 +4,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.clean import DEFAULT_DOC_TIMEOUT_SECONDS
+from transforms.progress import DEFAULT_PROGRESS_SECONDS
 from transforms.read import ReadLimits
 
 _DEFAULT_LIMITS = ReadLimits()
@@ -46,6 +47,11 @@ class IngestOptions(PipelineOptions):
             "--doc_timeout", type=float, default=DEFAULT_DOC_TIMEOUT_SECONDS,
             help="Seconds extraction and cleaning of one page may take before it is rejected with "
                  "reason 'timeout' (default %(default)s; 0 disables the limit).")
+
+        parser.add_argument(
+            "--progress_seconds", type=float, default=DEFAULT_PROGRESS_SECONDS,
+            help="Each worker logs how many inputs it has read, cleaned and tagged, and how fast, "
+                 "at most this often (default %(default)s; 0 = never).")
 
     def read_limits(self) -> ReadLimits:
         return ReadLimits(

@@ -20,6 +20,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.progress import ProgressLog
 from transforms.records import FORMAT_HTML, FORMAT_TEXT, make_reject
 from transforms.routing import route
 
@@ -295,13 +296,23 @@ def read_bounded(path: str, limit: int) -> bytes:
 class ReadRawFiles(beam.DoFn):
     """FileMetadata -> (PAGES, RawPage dict) or (REJECTS, reject row); see transforms.routing."""
 
-    def __init__(self, limits: ReadLimits) -> None:
+    def __init__(self, limits: ReadLimits, progress_seconds: float = 0.0, expected_inputs: int | None = None) -> None:
         self._limits = limits
+        self._progress_seconds = progress_seconds
+        self._expected_inputs = expected_inputs
 
     def setup(self) -> None:
         self._failures = Metrics.counter("read", "internal_errors")
+        # Read, clean and language detection are fused: what this step yields goes through
+        # the other two before the step resumes, so an input is counted once all three are done.
+        self._progress = ProgressLog("inputs read, cleaned and tagged", self._progress_seconds,
+                                     self._expected_inputs)
 
     def process(self, metadata: Any) -> Iterator[Any]:
+        yield from self._read(metadata)
+        self._progress.tick()  # after the fused steps downstream took the page
+
+    def _read(self, metadata: Any) -> Iterator[Any]:
         path = metadata.path
         try:
             data = read_bounded(path, self._limits.max_raw_bytes)
