@@ -77,7 +77,8 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
     config = dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
     slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(StageDocuments(layout, options.num_shards, config))
-    decided = ((slim, earlier) if layout.incremental else slim) | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental)
+    decided = (((slim, earlier) if layout.incremental else slim)
+               | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental))
     written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:

@@ -49,4 +49,3 @@ def test_language_is_added_without_changing_the_input():
         assert_that(out["rejects"], equal_to([]), label="NoRejects")
         assert_that(out["documents"] | beam.Map(lambda d: (d["doc_id"], d["language"], d["text"])),
                     equal_to([("a", "en", ARTICLE), ("b", "und", "Share")]))
-

@@ -242,10 +242,10 @@ class NearDuplicates(beam.PTransform):
                     lambda kv: assign_clusters(kv[1], config.min_linkage, config.linkage_edges_per_member)))
 
 
-def _decide(item) -> Iterator[Routed]:
+def _decide(item, with_index: bool = True) -> Iterator[Routed]:
     """One kept slim record with its exact copies and near assignment -> DECISIONS
-    (location, decision) for it and each copy, and INDEX (its slim record) when it stays kept
-    and carries its fingerprint (see DecideDuplicates' with_index)."""
+    (location, decision) for it and each copy, and, with_index, INDEX (its slim record) when
+    it stays kept."""
     doc_id, grouped = item
     assignment = list(grouped["near"])
     copies = sorted(grouped["exact"], key=str)
@@ -257,7 +257,7 @@ def _decide(item) -> Iterator[Routed]:
         own, copied = KEEP, duplicate_of(doc_id, "exact", 1.0)
     for slim in grouped["kept"]:
         yield route(DECISIONS, (location(slim), own))
-        if not assignment and "fp" in slim:
+        if with_index and not assignment:
             yield route(INDEX, slim)
         for copy in copies:
             yield route(DECISIONS, (copy, copied))
@@ -335,7 +335,7 @@ class DecideDuplicates(beam.PTransform):
                     "exact": exact[EXACT_OF_NEW],
                     "near": near}
                    | "JoinAssignments" >> beam.CoGroupByKey()
-                   | "Decide" >> beam.FlatMap(_decide)
+                   | "Decide" >> beam.FlatMap(_decide, with_index)
                    | "RouteDecisions" >> SplitRoutes(DECISIONS, INDEX))
         decisions = (decided[DECISIONS], exact[DECISIONS]) | "AllDecisions" >> beam.Flatten()
         return {"decisions": decisions, "index": decided[INDEX]}
