@@ -40,7 +40,7 @@ class ProgressLog:
         elapsed = now - self._last_time
         if elapsed < self._every:
             return
-        rate = (self.count - self._last_count) / elapsed if elapsed > 0 else 0.0
+        rate = (self.count - self._last_count) / elapsed  # elapsed >= every_seconds > 0 here
         share = f" of {self._total:,} ({100 * self.count / self._total:.0f}%)" if self._total else ""
         self._log("progress: %s%s %s in this worker, %.1f/s over the last %.0f s",
                   f"{self.count:,}", share, self._what, rate, elapsed)
