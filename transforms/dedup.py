@@ -22,8 +22,8 @@ from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
-from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_clusters, pack_text, packed_keys,
-                                partition_of, partition_pairs, sentence_hashes, unpack_text, verify, widest_paths,
+from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_clusters, pack_id, packed_keys,
+                                partition_of, partition_pairs, sentence_hashes, unpack_id, verify, widest_paths,
                                 with_frequencies, worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
 
@@ -157,7 +157,7 @@ def _sentence_blobs(item: tuple[str, tuple[Fingerprint, tuple]], partitions: int
     for sentence in set(sentence_hashes(fp)):
         digest = bytes.fromhex(sentence)
         by_partition.setdefault(partition_of(digest, partitions), set()).add(digest)
-    head = pack_text(doc_id)
+    head = pack_id(doc_id)
     return [(partition, head + b"".join(sorted(digests))) for partition, digests in sorted(by_partition.items())]
 
 
@@ -167,7 +167,7 @@ def _count_sentences(item: tuple[int, Iterable[bytes]]) -> Iterator[tuple[str, t
     _, blobs = item
     holders: dict[bytes, set[str]] = {}
     for blob in blobs:
-        doc_id, start = unpack_text(blob, 0)
+        doc_id, start = unpack_id(blob, 0)
         for at in range(start, len(blob), 8):
             holders.setdefault(blob[at:at + 8], set()).add(doc_id)
     for digest, doc_ids in holders.items():
@@ -181,16 +181,22 @@ FIRST = "first"
 
 
 def _attach_frequencies(item) -> Iterator[Routed]:
-    """One document's fingerprint, its shared sentences' counts and the candidate pairs it
-    comes first in -> FINGERPRINT (doc_id, (fingerprint with frequencies, rank)) and, per
-    pair, FIRST (the other doc_id, (that fingerprint, rank)): one join instead of two, since
-    the LSH keys do not depend on the counts."""
+    """One document's fingerprint, its shared sentences' counts, the candidate pairs it comes
+    first in and a mark per pair it comes second in -> FINGERPRINT (doc_id, (fingerprint with
+    frequencies, rank)) when it is second in some pair and, per pair it is first in, FIRST (the
+    other doc_id, (that fingerprint, rank)). A document in no pair sends nothing on: on the
+    in-memory runner each shuffle holds its whole input, and most documents are in no pair."""
     doc_id, grouped = item
+    firsts = list(grouped["pairs"])
+    second = any(True for _ in grouped["seconds"])
+    if not firsts and not second:
+        return
     counts = dict(grouped["counts"])
     for fp, rank in grouped["fingerprint"]:
         weighted = (with_frequencies(fp, counts), rank)
-        yield route(FINGERPRINT, (doc_id, weighted))
-        for other in grouped["pairs"]:
+        if second:
+            yield route(FINGERPRINT, (doc_id, weighted))
+        for other in firsts:
             yield route(FIRST, (other, weighted))
 
 
@@ -219,7 +225,8 @@ class NearDuplicates(beam.PTransform):
                       | "BucketPairs" >> beam.FlatMap(lambda kv: partition_pairs(kv[1], config))
                       | "GroupPairsByFirst" >> beam.GroupByKey()
                       | "EnoughCollisions" >> beam.FlatMap(lambda kv: worth_verifying_pairs(kv[1], config)))
-        joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates}
+        seconds = candidates | "MarkSeconds" >> beam.Map(lambda pair: (pair[1], None))
+        joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates, "seconds": seconds}
                   | "JoinCountsAndPairs" >> beam.CoGroupByKey()
                   | "AttachCounts" >> beam.FlatMap(_attach_frequencies)
                   | "RouteFingerprints" >> SplitRoutes(FINGERPRINT, FIRST))

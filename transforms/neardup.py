@@ -401,15 +401,28 @@ def worth_verifying(sentence_hits: Iterable[tuple[int, int]], informative_a: int
 
 
 # ----------------------------------------------------------------------------- packed shuffles
-def pack_text(value: str) -> bytes:
-    """value as 2-byte length | UTF-8, for the packed shuffle blobs."""
-    raw = value.encode("utf-8", "surrogatepass")
-    return len(raw).to_bytes(2, "little") + raw
+_HEX_ID = re.compile(r"[0-9a-f]{16}")
+_PACKED_HEX = 0xFF  # first byte of a packed id: 8 raw bytes of a 16-hex-digit id follow
 
 
-def unpack_text(data: bytes, at: int) -> tuple[str, int]:
-    """The text `pack_text` wrote at `at`, and the offset after it."""
-    size = int.from_bytes(data[at:at + 2], "little")
+def pack_id(doc_id: str) -> bytes:
+    """A doc_id for the packed shuffle blobs: 9 bytes for the pipeline's ids (16 hex digits,
+    transforms.records.doc_id_for), else a 2-byte big-endian length and UTF-8. Colliding
+    pairs are most of the dedup shuffles' bytes (~150 a document at 20k) and grow with the
+    corpus: ids as text took 36 of a pair's 42 bytes."""
+    if len(doc_id) == 16 and _HEX_ID.fullmatch(doc_id):
+        return bytes((_PACKED_HEX,)) + bytes.fromhex(doc_id)
+    raw = doc_id.encode("utf-8", "surrogatepass")
+    if len(raw) >= _PACKED_HEX << 8:
+        raise ValueError(f"doc_id of {len(raw)} bytes is too long to pack")
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def unpack_id(data: bytes, at: int) -> tuple[str, int]:
+    """The doc_id `pack_id` wrote at `at`, and the offset after it."""
+    if data[at] == _PACKED_HEX:
+        return data[at + 1:at + 9].hex(), at + 9
+    size = int.from_bytes(data[at:at + 2], "big")
     return data[at + 2:at + 2 + size].decode("utf-8", "surrogatepass"), at + 2 + size
 
 
@@ -428,41 +441,52 @@ def partition_of(digest: bytes, partitions: int) -> int:
     return int.from_bytes(digest[:4], "little") % partitions
 
 
+_DOC_KEY = 0xFF  # the key-sentence byte of a document-level key
+
+
+def _place(hit: int) -> int:
+    return _DOC_KEY if hit == DOC_KEY_SENTENCE else hit
+
+
 def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tuple[int, bytes]]:
     """A document's LSH keys as (partition, blob): one blob per partition its keys fall in.
 
-    Blob: doc_id | informative sentences (1) | prior (1) | sketch length (1) | sketch, then
-    per key: digest (8) | sentence index (2, 0xFFFF for the document-level keys)."""
+    Blob: doc_id (`pack_id`) | informative sentences (1) | prior (1) | sketch length (1) |
+    sketch, then per key: digest (8) | which key sentence (1: its place among the sentences
+    that make keys, `_DOC_KEY` for the document-level keys). Verification only counts
+    distinct colliding sentences, so their place is all a pair needs to carry."""
+    key_sentences = informative(fp, config)[:config.key_sentences]
     n_informative = min(len(informative(fp, config)), config.key_sentences, 255)
+    ordinal = {sentence: min(place, _DOC_KEY - 1) for place, sentence in enumerate(key_sentences)}
     members: dict[int, list[bytes]] = {}
     doc_sketch = b""
     for key, sentence, sketch in candidate_keys(fp, config):
         digest = hashlib.blake2b(key.encode("ascii"), digest_size=8).digest()
-        index = 0xFFFF if sentence == DOC_KEY_SENTENCE else min(sentence, 0xFFFE)
-        members.setdefault(partition_of(digest, config.lsh_partitions), []).append(digest + index.to_bytes(2, "little"))
+        place = _DOC_KEY if sentence == DOC_KEY_SENTENCE else ordinal[sentence]
+        members.setdefault(partition_of(digest, config.lsh_partitions), []).append(digest + bytes((place,)))
         doc_sketch = sketch or doc_sketch
-    header = pack_text(fp.doc_id) + bytes((n_informative, prior, len(doc_sketch))) + doc_sketch
+    header = pack_id(fp.doc_id) + bytes((n_informative, prior, len(doc_sketch))) + doc_sketch
     return [(partition, header + b"".join(keys)) for partition, keys in sorted(members.items())]
 
 
 def _unpack_keys(blob: bytes) -> tuple[str, int, bool, bytes | None, list[tuple[bytes, int]]]:
-    doc_id, at = unpack_text(blob, 0)
+    doc_id, at = unpack_id(blob, 0)
     n_informative, prior, sketch_len = blob[at], bool(blob[at + 1]), blob[at + 2]
     at += 3
     sketch = blob[at:at + sketch_len] or None
     at += sketch_len
     keys = []
-    for start in range(at, len(blob), 10):
-        index = int.from_bytes(blob[start + 8:start + 10], "little")
-        keys.append((blob[start:start + 8], DOC_KEY_SENTENCE if index == 0xFFFF else index))
+    for start in range(at, len(blob), 9):
+        place = blob[start + 8]
+        keys.append((blob[start:start + 8], DOC_KEY_SENTENCE if place == _DOC_KEY else place))
     return doc_id, n_informative, prior, sketch, keys
 
 
 def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[int, bytes]]:
     """One LSH partition's key blobs -> (pair partition, blob of colliding pairs) for every pair
     of documents meeting in a bucket (`bucket_pairs`), except two documents of earlier runs
-    (they were compared already). Pair: a | b | sentence of a (2) | of b (2) | informative
-    sentences of a (1) | of b (1); one blob per pair partition."""
+    (they were compared already). Pair: a | b (`pack_id`) | key sentence of a (1) | of b (1)
+    | informative sentences of a (1) | of b (1); one blob per pair partition."""
     buckets: dict[bytes, list[tuple[str, int, bytes | None]]] = {}
     sizes: dict[str, int] = {}
     priors: set[str] = set()
@@ -482,8 +506,7 @@ def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[t
                 continue
             target = zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions
             out.setdefault(target, []).append(
-                pack_text(a) + pack_text(b) + (hit_a & 0xFFFF).to_bytes(2, "little")
-                + (hit_b & 0xFFFF).to_bytes(2, "little") + bytes((sizes[a], sizes[b])))
+                pack_id(a) + pack_id(b) + bytes((_place(hit_a), _place(hit_b), sizes[a], sizes[b])))
     for target, packed in sorted(out.items()):
         yield target, b"".join(packed)
 
@@ -495,13 +518,12 @@ def worth_verifying_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iter
     for blob in blobs:
         at = 0
         while at < len(blob):
-            a, at = unpack_text(blob, at)
-            b, at = unpack_text(blob, at)
-            hit = tuple(DOC_KEY_SENTENCE if h == 0xFFFF else h
-                        for h in (int.from_bytes(blob[at:at + 2], "little"), int.from_bytes(blob[at + 2:at + 4], "little")))
+            a, at = unpack_id(blob, at)
+            b, at = unpack_id(blob, at)
+            hit = tuple(DOC_KEY_SENTENCE if place == _DOC_KEY else place for place in blob[at:at + 2])
             hits.setdefault((a, b), []).append(hit)
-            sizes[(a, b)] = (blob[at + 4], blob[at + 5])
-            at += 6
+            sizes[(a, b)] = (blob[at + 2], blob[at + 3])
+            at += 4
     for pair in sorted(hits):
         if worth_verifying(hits[pair], *sizes[pair], config):
             yield pair
