@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections
-import hashlib
 
 import datetime
 
@@ -13,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
 from transforms.dedup import DecideDuplicates, DeduplicateDocuments, assign_clusters, content_hash, keep_rank, slim_record
-from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, packed_keys,
+from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, key_digest, packed_keys,
                                 partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, split_sentences, verify, widest_paths,
                                 with_frequencies, sentence_hashes, worth_verifying)
@@ -254,7 +253,7 @@ def test_packed_shuffles_give_the_pairs_of_the_plain_buckets(docs, overrides, pr
     buckets = collections.defaultdict(list)
     for doc_id, fp in fps.items():
         for key, sentence, sketch in candidate_keys(fp, config):
-            buckets[hashlib.blake2b(key.encode("ascii"), digest_size=8).hexdigest()].append((doc_id, sentence, sketch))
+            buckets[key_digest(key).hex()].append((doc_id, sentence, sketch))
     hits = collections.defaultdict(list)
     for key, members in buckets.items():
         for pair, hit in bucket_pairs(members, config, key):

@@ -448,11 +448,22 @@ def _place(hit: int) -> int:
     return _DOC_KEY if hit == DOC_KEY_SENTENCE else hit
 
 
+# LSH keys travel as 6-byte digests: a false meeting of two keys takes ~2^48 / keys^2 (one in
+# ~0.8 runs at 100,000 documents of 216 keys each) and costs one candidate hit that
+# verification judges; the key blobs are the second largest dedup shuffle.
+KEY_DIGEST_BYTES = 6
+
+
+def key_digest(key: str) -> bytes:
+    """The digest an LSH key is grouped by in the packed shuffles."""
+    return hashlib.blake2b(key.encode("ascii"), digest_size=KEY_DIGEST_BYTES).digest()
+
+
 def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tuple[int, bytes]]:
     """A document's LSH keys as (partition, blob): one blob per partition its keys fall in.
 
     Blob: doc_id (`pack_id`) | informative sentences (1) | prior (1) | sketch length (1) |
-    sketch, then per key: digest (8) | which key sentence (1: its place among the sentences
+    sketch, then per key: digest (`KEY_DIGEST_BYTES`) | which key sentence (1: its place among the sentences
     that make keys, `_DOC_KEY` for the document-level keys). Verification only counts
     distinct colliding sentences, so their place is all a pair needs to carry."""
     key_sentences = informative(fp, config)[:config.key_sentences]
@@ -461,7 +472,7 @@ def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tup
     members: dict[int, list[bytes]] = {}
     doc_sketch = b""
     for key, sentence, sketch in candidate_keys(fp, config):
-        digest = hashlib.blake2b(key.encode("ascii"), digest_size=8).digest()
+        digest = key_digest(key)
         place = _DOC_KEY if sentence == DOC_KEY_SENTENCE else ordinal[sentence]
         members.setdefault(partition_of(digest, config.lsh_partitions), []).append(digest + bytes((place,)))
         doc_sketch = sketch or doc_sketch
@@ -476,17 +487,19 @@ def _unpack_keys(blob: bytes) -> tuple[str, int, bool, bytes | None, list[tuple[
     sketch = blob[at:at + sketch_len] or None
     at += sketch_len
     keys = []
-    for start in range(at, len(blob), 9):
-        place = blob[start + 8]
-        keys.append((blob[start:start + 8], DOC_KEY_SENTENCE if place == _DOC_KEY else place))
+    for start in range(at, len(blob), KEY_DIGEST_BYTES + 1):
+        place = blob[start + KEY_DIGEST_BYTES]
+        keys.append((blob[start:start + KEY_DIGEST_BYTES], DOC_KEY_SENTENCE if place == _DOC_KEY else place))
     return doc_id, n_informative, prior, sketch, keys
 
 
 def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[int, bytes]]:
     """One LSH partition's key blobs -> (pair partition, blob of colliding pairs) for every pair
     of documents meeting in a bucket (`bucket_pairs`), except two documents of earlier runs
-    (they were compared already). Pair: a | b (`pack_id`) | key sentence of a (1) | of b (1)
-    | informative sentences of a (1) | of b (1); one blob per pair partition."""
+    (they were compared already). One blob per pair partition, its pairs grouped by first
+    document: a (`pack_id`) | informative sentences of a (1) | pairs (2), then per pair:
+    b (`pack_id`) | informative sentences of b (1) | key sentence of a (1) | of b (1). A
+    document is first in several pairs of a partition, and ids were most of a pair's bytes."""
     buckets: dict[bytes, list[tuple[str, int, bytes | None]]] = {}
     sizes: dict[str, int] = {}
     priors: set[str] = set()
@@ -497,16 +510,21 @@ def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[t
             priors.add(doc_id)
         for digest, sentence in keys:
             buckets.setdefault(digest, []).append((doc_id, sentence, sketch if sentence == DOC_KEY_SENTENCE else None))
-    out: dict[int, list[bytes]] = {}
+    by_first: dict[str, list[bytes]] = {}
     for digest, bucket in buckets.items():
         if len(bucket) < 2:
             continue
         for (a, b), (hit_a, hit_b) in bucket_pairs(bucket, config, digest.hex()):
             if a in priors and b in priors:
                 continue
+            by_first.setdefault(a, []).append(pack_id(b) + bytes((sizes[b], _place(hit_a), _place(hit_b))))
+    out: dict[int, list[bytes]] = {}
+    for a, pairs in by_first.items():
+        for start in range(0, len(pairs), 0xFFFF):
+            chunk = pairs[start:start + 0xFFFF]
             target = zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions
-            out.setdefault(target, []).append(
-                pack_id(a) + pack_id(b) + bytes((_place(hit_a), _place(hit_b), sizes[a], sizes[b])))
+            out.setdefault(target, []).append(pack_id(a) + bytes((sizes[a],)) + len(chunk).to_bytes(2, "little")
+                                              + b"".join(chunk))
     for target, packed in sorted(out.items()):
         yield target, b"".join(packed)
 
@@ -519,11 +537,14 @@ def worth_verifying_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iter
         at = 0
         while at < len(blob):
             a, at = unpack_id(blob, at)
-            b, at = unpack_id(blob, at)
-            hit = tuple(DOC_KEY_SENTENCE if place == _DOC_KEY else place for place in blob[at:at + 2])
-            hits.setdefault((a, b), []).append(hit)
-            sizes[(a, b)] = (blob[at + 2], blob[at + 3])
-            at += 4
+            size_a, n_pairs = blob[at], int.from_bytes(blob[at + 1:at + 3], "little")
+            at += 3
+            for _ in range(n_pairs):
+                b, at = unpack_id(blob, at)
+                hit = tuple(DOC_KEY_SENTENCE if place == _DOC_KEY else place for place in blob[at + 1:at + 3])
+                hits.setdefault((a, b), []).append(hit)
+                sizes[(a, b)] = (size_a, blob[at])
+                at += 3
     for pair in sorted(hits):
         if worth_verifying(hits[pair], *sizes[pair], config):
             yield pair
