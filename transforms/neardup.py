@@ -462,22 +462,31 @@ def key_digest(key: str) -> bytes:
 def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tuple[int, bytes]]:
     """A document's LSH keys as (partition, blob): one blob per partition its keys fall in.
 
-    Blob: doc_id (`pack_id`) | informative sentences (1) | prior (1) | sketch length (1) |
-    sketch, then per key: digest (`KEY_DIGEST_BYTES`) | which key sentence (1: its place among the sentences
-    that make keys, `_DOC_KEY` for the document-level keys). Verification only counts
-    distinct colliding sentences, so their place is all a pair needs to carry."""
+    Blob: doc_id (`pack_id`) | informative sentences (1) | prior (1) | sketch length (1, 0
+    in a blob without document-level keys) | sketch, then per key: digest
+    (`KEY_DIGEST_BYTES`) | which key sentence (1: its place among the sentences that make
+    keys, `_DOC_KEY` for the document-level keys). Verification only counts distinct
+    colliding sentences, so their place is all a pair needs to carry."""
     key_sentences = informative(fp, config)[:config.key_sentences]
     n_informative = min(len(informative(fp, config)), config.key_sentences, 255)
     ordinal = {sentence: min(place, _DOC_KEY - 1) for place, sentence in enumerate(key_sentences)}
     members: dict[int, list[bytes]] = {}
+    with_document_keys: set[int] = set()
     doc_sketch = b""
     for key, sentence, sketch in candidate_keys(fp, config):
         digest = key_digest(key)
+        partition = partition_of(digest, config.lsh_partitions)
         place = _DOC_KEY if sentence == DOC_KEY_SENTENCE else ordinal[sentence]
-        members.setdefault(partition_of(digest, config.lsh_partitions), []).append(digest + bytes((place,)))
+        members.setdefault(partition, []).append(digest + bytes((place,)))
+        if place == _DOC_KEY:
+            with_document_keys.add(partition)
         doc_sketch = sketch or doc_sketch
-    header = pack_id(fp.doc_id) + bytes((n_informative, prior, len(doc_sketch))) + doc_sketch
-    return [(partition, header + b"".join(keys)) for partition, keys in sorted(members.items())]
+    # Only document-level keys use the sketch: a blob without one leaves it out (a third of
+    # them; the sketch was a quarter of the key bytes).
+    header = pack_id(fp.doc_id) + bytes((n_informative, prior))
+    return [(partition, header + (bytes((len(doc_sketch),)) + doc_sketch if partition in with_document_keys else b"\0")
+             + b"".join(keys))
+            for partition, keys in sorted(members.items())]
 
 
 def _unpack_keys(blob: bytes) -> tuple[str, int, bool, bytes | None, list[tuple[bytes, int]]]:
