@@ -11,10 +11,11 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
-from transforms.dedup import DecideDuplicates, DeduplicateDocuments, assign_clusters, content_hash, keep_rank, slim_record
+from transforms.dedup import (FINGERPRINT, FIRST, DecideDuplicates, DeduplicateDocuments, _attach_frequencies, assign_clusters,
+                              content_hash, keep_rank, slim_record)
 from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, key_digest, packed_keys,
                                 partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
-                                fingerprint, fold, split_sentences, verify, widest_paths,
+                                fingerprint, fold, pack_id, split_sentences, unpack_id, verify, widest_paths,
                                 with_frequencies, sentence_hashes, worth_verifying)
 from transforms.textclean import clean_text
 
@@ -266,3 +267,27 @@ def test_packed_shuffles_give_the_pairs_of_the_plain_buckets(docs, overrides, pr
         assert ("a", "a2") in worth and ("a", "b") in worth
     else:  # two earlier-run documents are never paired; crowding leaves some pairs out
         assert ("d0", "d4") not in worth and 0 < len(worth) < 14
+
+
+@pytest.mark.parametrize("doc_id", ["0123456789abcdef", "a", "ÆØÅ-ünïcode", "0123456789ABCDEF", "0123456789abcde"])
+def test_packed_ids_read_back_whatever_their_form(doc_id):
+    packed = pack_id(doc_id) + pack_id("fedcba9876543210")
+    first, at = unpack_id(packed, 0)
+    second, end = unpack_id(packed, at)
+    assert (first, second, end) == (doc_id, "fedcba9876543210", len(packed))
+    # the pipeline's own ids (16 lowercase hex digits, doc_id_for) take 9 bytes
+    assert len(pack_id(doc_id)) == (9 if doc_id == "0123456789abcdef" else 2 + len(doc_id.encode("utf-8")))
+
+
+def test_only_documents_in_a_candidate_pair_go_on_to_verification():
+    fp = _fp("a", ARTICLE)
+    rank = keep_rank({"doc_id": "a", "n_chars": 10, "published": None})
+
+    def routed(pairs, seconds):
+        grouped = {"fingerprint": [(fp, rank)], "counts": [], "pairs": pairs, "seconds": seconds}
+        return [(tag, key) for tag, (key, _) in _attach_frequencies(("a", grouped))]
+
+    assert routed([], []) == []
+    assert routed([], [None]) == [(FINGERPRINT, "a")]
+    assert routed(["b", "c"], []) == [(FIRST, "b"), (FIRST, "c")]
+    assert routed(["b"], [None, None]) == [(FINGERPRINT, "a"), (FIRST, "b")]

@@ -308,8 +308,9 @@ class DecideDuplicates(beam.PTransform):
     step keyed, on slim records only.
 
     with_index=False (a run without `--state` writes no index) leaves "index" empty and drops
-    the fingerprints before the last join: every shuffle's output stays in memory until the end
-    of a run on the in-memory runner, and that join carried ~11% of the dedup shuffles' bytes."""
+    the fingerprints before the last join, which then carries ~330 bytes a document instead of
+    ~2.4 KB (the in-memory runner holds a shuffle's whole input, then its encoded output, until
+    the step that reads it has run)."""
 
     def __init__(self, config: NearDupConfig = NearDupConfig(), with_index: bool = True) -> None:
         super().__init__()
