@@ -410,7 +410,7 @@ def pack_id(doc_id: str) -> bytes:
     transforms.records.doc_id_for), else a 2-byte big-endian length and UTF-8. Colliding
     pairs are most of the dedup shuffles' bytes (~150 a document at 20k) and grow with the
     corpus: ids as text took 36 of a pair's 42 bytes."""
-    if len(doc_id) == 16 and _HEX_ID.fullmatch(doc_id):
+    if _HEX_ID.fullmatch(doc_id):
         return bytes((_PACKED_HEX,)) + bytes.fromhex(doc_id)
     raw = doc_id.encode("utf-8", "surrogatepass")
     if len(raw) >= _PACKED_HEX << 8:
@@ -445,7 +445,12 @@ _DOC_KEY = 0xFF  # the key-sentence byte of a document-level key
 
 
 def _place(hit: int) -> int:
+    """The byte a key sentence travels as (`DOC_KEY_SENTENCE` -> `_DOC_KEY`); `_hit` reverses it."""
     return _DOC_KEY if hit == DOC_KEY_SENTENCE else hit
+
+
+def _hit(place: int) -> int:
+    return DOC_KEY_SENTENCE if place == _DOC_KEY else place
 
 
 # LSH keys travel as 6-byte digests: a false meeting of two keys takes ~2^48 / keys^2 (one in
@@ -468,7 +473,7 @@ def packed_keys(fp: Fingerprint, prior: bool, config: NearDupConfig) -> list[tup
     keys, `_DOC_KEY` for the document-level keys). Verification only counts distinct
     colliding sentences, so their place is all a pair needs to carry."""
     key_sentences = informative(fp, config)[:config.key_sentences]
-    n_informative = min(len(informative(fp, config)), config.key_sentences, 255)
+    n_informative = min(len(key_sentences), 255)
     ordinal = {sentence: min(place, _DOC_KEY - 1) for place, sentence in enumerate(key_sentences)}
     members: dict[int, list[bytes]] = {}
     with_document_keys: set[int] = set()
@@ -497,8 +502,7 @@ def _unpack_keys(blob: bytes) -> tuple[str, int, bool, bytes | None, list[tuple[
     at += sketch_len
     keys = []
     for start in range(at, len(blob), KEY_DIGEST_BYTES + 1):
-        place = blob[start + KEY_DIGEST_BYTES]
-        keys.append((blob[start:start + KEY_DIGEST_BYTES], DOC_KEY_SENTENCE if place == _DOC_KEY else place))
+        keys.append((blob[start:start + KEY_DIGEST_BYTES], _hit(blob[start + KEY_DIGEST_BYTES])))
     return doc_id, n_informative, prior, sketch, keys
 
 
@@ -511,10 +515,12 @@ def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[t
     document is first in several pairs of a partition, and ids were most of a pair's bytes."""
     buckets: dict[bytes, list[tuple[str, int, bytes | None]]] = {}
     sizes: dict[str, int] = {}
+    packed: dict[str, bytes] = {}  # each id packed once, not once per pair it is in
     priors: set[str] = set()
     for blob in blobs:
         doc_id, n_informative, prior, sketch, keys = _unpack_keys(blob)
         sizes[doc_id] = n_informative
+        packed[doc_id] = pack_id(doc_id)
         if prior:
             priors.add(doc_id)
         for digest, sentence in keys:
@@ -526,13 +532,13 @@ def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[t
         for (a, b), (hit_a, hit_b) in bucket_pairs(bucket, config, digest.hex()):
             if a in priors and b in priors:
                 continue
-            by_first.setdefault(a, []).append(pack_id(b) + bytes((sizes[b], _place(hit_a), _place(hit_b))))
+            by_first.setdefault(a, []).append(packed[b] + bytes((sizes[b], _place(hit_a), _place(hit_b))))
     out: dict[int, list[bytes]] = {}
     for a, pairs in by_first.items():
+        target = zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions
         for start in range(0, len(pairs), 0xFFFF):
             chunk = pairs[start:start + 0xFFFF]
-            target = zlib.crc32(a.encode("utf-8", "surrogatepass")) % config.lsh_partitions
-            out.setdefault(target, []).append(pack_id(a) + bytes((sizes[a],)) + len(chunk).to_bytes(2, "little")
+            out.setdefault(target, []).append(packed[a] + bytes((sizes[a],)) + len(chunk).to_bytes(2, "little")
                                               + b"".join(chunk))
     for target, packed in sorted(out.items()):
         yield target, b"".join(packed)
@@ -550,8 +556,7 @@ def worth_verifying_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iter
             at += 3
             for _ in range(n_pairs):
                 b, at = unpack_id(blob, at)
-                hit = tuple(DOC_KEY_SENTENCE if place == _DOC_KEY else place for place in blob[at + 1:at + 3])
-                hits.setdefault((a, b), []).append(hit)
+                hits.setdefault((a, b), []).append((_hit(blob[at + 1]), _hit(blob[at + 2])))
                 sizes[(a, b)] = (size_a, blob[at])
                 at += 3
     for pair in sorted(hits):
