@@ -76,7 +76,10 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
               | "DetectLanguage" >> beam.ParDo(DetectLanguage())
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
     config = dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
-    slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(StageDocuments(layout, options.num_shards, config))
+    # Fingerprints wait in spill files where a random read is cheap: a local disk (transforms.spill).
+    spill = "://" not in layout.staging_root()
+    slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(
+        StageDocuments(layout, options.num_shards, config, spill_fingerprints=spill))
     decided = (((slim, earlier) if layout.incremental else slim)
                | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental))
     written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)

@@ -20,7 +20,7 @@ from pipeline.assembly import PriorState, build_pipeline
 from pipeline.options import IngestOptions, own_flags
 from transforms import state
 from transforms.read import matched_directories
-from transforms.write import RunLayout
+from transforms.write import RunLayout, return_large_blocks_promptly
 
 LOG = logging.getLogger("pipeline")
 
@@ -207,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         LOG.info("state %s: %d earlier runs, %d manifest and %d index files",
                  layout.state_dir, len(committed), len(prior.manifest_paths), len(prior.index_paths))
     LOG.info("run %s: %d paths matched; writing to %s", run_id, len(listed), layout.run_folder)
+    return_large_blocks_promptly()  # a local runner holds its shuffles in this process
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, ingest, layout, run_info(ingest, run_id, started.isoformat(timespec="seconds")),
                    prior=prior, listed_inputs=listed if is_dask(runner) else None, expected_inputs=len(listed))

@@ -26,6 +26,7 @@ from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_
                                 partition_of, partition_pairs, sentence_hashes, unpack_id, verify, widest_paths,
                                 with_frequencies, worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
+from transforms.spill import SpillWriter, load_fingerprint
 
 LOG = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
@@ -105,13 +106,16 @@ def assign_clusters(edges: Iterable[tuple[str, str, float, tuple, tuple]], min_l
 
 
 def slim_record(doc: dict[str, Any], config: NearDupConfig, shard: int | None = None,
-                staged: str | None = None) -> dict[str, Any]:
+                staged: str | None = None, spill: SpillWriter | None = None) -> dict[str, Any]:
     """What deduplication needs of a document: its id, body hash, kept-copy rank and
     fingerprint, and where the full document waits (its output shard and staging file, see
-    transforms.write.StageDocuments). Only these travel through the dedup shuffles."""
+    transforms.write.StageDocuments). Only these travel through the dedup shuffles; with a
+    `spill` writer the fingerprint waits in the staging file's spill file instead, and the
+    record says where (transforms.spill)."""
+    fp = fingerprint(doc["doc_id"], doc["text"], doc.get("language"), config)
     return {"doc_id": doc["doc_id"], "content_hash": doc["content_hash"], "n_chars": doc["n_chars"],
             "published": doc.get("published"), "prior": False, "shard": shard, "staged": staged,
-            "fp": fingerprint(doc["doc_id"], doc["text"], doc.get("language"), config)}
+            "fp": fp if spill is None else (staged, *spill.write(fp))}
 
 
 def location(slim: dict[str, Any]) -> tuple[str, int | None, str | None]:
@@ -141,7 +145,8 @@ def fingerprint_from_index(row: dict[str, Any]) -> Fingerprint:
 def index_row(slim: dict[str, Any], run_id: str) -> dict[str, Any]:
     """What the next incremental run needs of a kept document to find copies of it."""
     return {"doc_id": slim["doc_id"], "content_hash": slim["content_hash"], "n_chars": slim["n_chars"],
-            "published": slim.get("published"), "sentences": [ids.tolist() for ids in slim["fp"].sorted_ids()],
+            "published": slim.get("published"),
+            "sentences": [ids.tolist() for ids in load_fingerprint(slim["doc_id"], slim["fp"]).sorted_ids()],
             "run_id": run_id}
 
 
@@ -192,17 +197,24 @@ def _attach_frequencies(item) -> Iterator[Routed]:
     if not firsts and not second:
         return
     counts = dict(grouped["counts"])
-    for fp, rank in grouped["fingerprint"]:
-        weighted = (with_frequencies(fp, counts), rank)
+    for source, rank in grouped["fingerprint"]:
+        weighted = (with_frequencies(load_fingerprint(doc_id, source), counts), rank)
         if second:
             yield route(FINGERPRINT, (doc_id, weighted))
         for other in firsts:
             yield route(FIRST, (other, weighted))
 
 
+def _loaded(item: tuple[str, tuple[Any, tuple]]) -> tuple[str, tuple[Fingerprint, tuple]]:
+    doc_id, (source, rank) = item
+    return doc_id, (load_fingerprint(doc_id, source), rank)
+
+
 class NearDuplicates(beam.PTransform):
-    """(doc_id, (fingerprint, keep rank)) -> (doc_id, (kept doc_id, similarity)) for each
-    document that is a near duplicate (earlier runs' documents rank first, see keep_rank)."""
+    """(doc_id, (fingerprint or where it was spilled, keep rank)) -> (doc_id, (kept doc_id,
+    similarity)) for each document that is a near duplicate (earlier runs' documents rank
+    first, see keep_rank). A spilled fingerprint (transforms.spill) is read back to make keys
+    and sentence hashes, and again only for the documents in a candidate pair."""
 
     def __init__(self, config: NearDupConfig) -> None:
         super().__init__()
@@ -210,7 +222,8 @@ class NearDuplicates(beam.PTransform):
 
     def expand(self, raw):
         config = self._config
-        counts = (raw
+        loaded = raw | "LoadFingerprints" >> beam.Map(_loaded)
+        counts = (loaded
                   | "SentenceHashes" >> beam.FlatMap(_sentence_blobs, config.lsh_partitions)
                   | "GroupSentencesByPartition" >> beam.GroupByKey()
                   | "CountSentenceDocs" >> beam.FlatMap(_count_sentences))
@@ -219,7 +232,7 @@ class NearDuplicates(beam.PTransform):
             _, (fp, rank) = kv
             return packed_keys(fp, _is_prior(rank), config)
 
-        candidates = (raw
+        candidates = (loaded
                       | "LshKeys" >> beam.FlatMap(keys)
                       | "GroupByLshPartition" >> beam.GroupByKey()
                       | "BucketPairs" >> beam.FlatMap(lambda kv: partition_pairs(kv[1], config))

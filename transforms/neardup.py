@@ -171,6 +171,17 @@ class Fingerprint:
             return 1
         return int.from_bytes(self._frequencies[4 * index:4 * index + 4], "little")
 
+    def to_bytes(self) -> bytes:
+        """The fingerprint's sentences (not its frequencies) as bytes; `from_bytes` reads them."""
+        return len(self._packed).to_bytes(4, "little") + self._packed + self._ends
+
+    @classmethod
+    def from_bytes(cls, doc_id: str, data: bytes) -> "Fingerprint":
+        size = int.from_bytes(data[:4], "little")
+        if len(data) < 4 + size or (len(data) - 4 - size) % 4 or size % 4:
+            raise ValueError(f"fingerprint of {doc_id!r}: {len(data)} bytes do not hold one")
+        return cls._from_packed(doc_id, data[4:4 + size], data[4 + size:], b"")
+
     def with_frequencies(self, frequencies: Sequence[int]) -> "Fingerprint":
         return Fingerprint._from_packed(self.doc_id, self._packed, self._ends,
                                         np.asarray(frequencies, dtype="<u4").tobytes())

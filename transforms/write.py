@@ -11,6 +11,7 @@ and cannot query metrics), and leaves one sink in the graph.
 from __future__ import annotations
 
 import collections
+import ctypes
 import dataclasses
 import datetime
 import json
@@ -29,6 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dedup import apply_decisions, decision_order, slim_record
 from transforms.records import ALL_SCHEMAS, DOCUMENT_SCHEMA, STATE_SCHEMAS, TABLE_SCHEMAS, project
+from transforms.spill import SpillWriter, close_spills
 
 LOG = logging.getLogger(__name__)
 
@@ -268,6 +270,24 @@ def use_system_arrow_allocator() -> None:
         pa.set_memory_pool(pa.system_memory_pool())
 
 
+_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter (malloc.h)
+MMAP_THRESHOLD = 256 * 1024
+
+
+def return_large_blocks_promptly(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Have glibc serve every block of `threshold` bytes or more with its own mapping, so it
+    goes back to the system when freed. By default glibc raises that threshold to the size of
+    each large block freed (up to 32 MB), and then serves the in-memory runner's shuffle
+    buffers and their many-KB element payloads from the heap, which it rarely returns:
+    peak RSS of a 20,000-page in-memory run 812 -> 719 MB, the RSS between steps ~60 MB
+    lower. A process setting: called where the runner starts and in worker setup. True when
+    set; False off glibc, where nothing changes."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):
+        return False
+
+
 class StageDocuments(beam.DoFn):
     """Cleaned document -> its slim record for deduplication (transforms.dedup.slim_record),
     the full document written meanwhile to a staging file of its output shard.
@@ -276,18 +296,23 @@ class StageDocuments(beam.DoFn):
     never go through a shuffle: the in-memory runner holds a shuffle's whole input as Python
     objects (4.4 GB at 10,000 pages when documents went through three), and other runners
     pay to move them. Each bundle writes one file per shard it meets, in small row groups,
-    and closes it in `finish_bundle`; a retried bundle's files are simply never referenced."""
+    and closes it in `finish_bundle`; a retried bundle's files are simply never referenced.
+    With `spill_fingerprints` each such file gets a spill file of its documents' fingerprints
+    (transforms.spill), and the slim records say where they are."""
 
-    def __init__(self, layout: RunLayout, num_shards: int, config: Any) -> None:
+    def __init__(self, layout: RunLayout, num_shards: int, config: Any, spill_fingerprints: bool = False) -> None:
         self._layout = layout
         self._num_shards = num_shards
         self._config = config
+        self._spill_fingerprints = spill_fingerprints
 
     def setup(self) -> None:
         use_system_arrow_allocator()
+        return_large_blocks_promptly()
 
     def start_bundle(self) -> None:
         self._writers: dict[int, ParquetRowWriter] = {}
+        self._spills: dict[int, SpillWriter] = {}
 
     def process(self, doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
         shard = shard_of(doc, self._num_shards)
@@ -296,12 +321,20 @@ class StageDocuments(beam.DoFn):
             path = FileSystems.join(self._layout.staged_documents_dir(shard), f"{uuid.uuid4().hex}.parquet")
             writer = self._writers[shard] = ParquetRowWriter(path, DOCUMENT_SCHEMA, STAGED_GROUP_ROWS, "lz4")
         writer.add(doc)
-        yield slim_record(doc, self._config, shard, writer.path)
+        spill = None
+        if self._spill_fingerprints:
+            spill = self._spills.get(shard)
+            if spill is None:
+                spill = self._spills[shard] = SpillWriter(writer.path)
+        yield slim_record(doc, self._config, shard, writer.path, spill)
 
     def finish_bundle(self) -> None:
         for writer in self._writers.values():
             writer.close()
+        for spill in self._spills.values():
+            spill.close()
         self._writers = {}
+        self._spills = {}
 
 
 class _FinalizeShard(beam.DoFn):
@@ -376,6 +409,7 @@ class CommitRun(beam.DoFn):
         from transforms import state  # state imports this module
 
         layout = self._layout
+        close_spills()  # the dedup steps are done with them, and staging is about to go
         _, reports = keyed
         reports = list(reports)
         shards = [r for r in reports if r.get("table")]

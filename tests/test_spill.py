@@ -1,0 +1,97 @@
+"""Fingerprints spilled to disk (transforms.spill) and the dedup stage reading them back."""
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.test_neardup import ARTICLE, CONFIG, REWORDED, SAME_EVENT, _doc, _fp
+from transforms import spill
+from transforms.dedup import DecideDuplicates, index_row, slim_record
+from transforms.neardup import Fingerprint
+
+
+def test_fingerprint_bytes_round_trip_keeps_sentences_not_counts():
+    fp = _fp("a", ARTICLE).with_frequencies([3, 1, 1, 1, 2])
+    back = Fingerprint.from_bytes("a", fp.to_bytes())
+    assert back.sentences == fp.sentences and back.doc_id == "a"
+    assert [back.frequency(i) for i in range(len(back))] == [1] * len(back)
+
+
+@pytest.mark.parametrize("cut", [1, 3, 6])
+def test_truncated_fingerprint_bytes_are_refused(cut):
+    data = _fp("a", ARTICLE).to_bytes()
+    with pytest.raises(ValueError):
+        Fingerprint.from_bytes("a", data[:-cut])
+
+
+def test_spilled_fingerprints_read_back_in_any_order_across_more_files_than_stay_open(tmp_path):
+    texts = {"a": ARTICLE, "b": REWORDED, "c": SAME_EVENT}
+    where = {}
+    for name in ("one", "two", "three"):
+        writer = spill.SpillWriter(str(tmp_path / name))
+        for doc_id, text in texts.items():
+            where[name, doc_id] = (str(tmp_path / name), *writer.write(_fp(f"{name}-{doc_id}", text)))
+        writer.close()
+    spills = spill._OpenSpills(capacity=2)
+    for (name, doc_id), (staged, offset, size) in sorted(where.items(), reverse=True) * 2:
+        data = spills.read(spill.spill_path(staged), offset, size)
+        assert Fingerprint.from_bytes(doc_id, data).sentences == _fp(doc_id, texts[doc_id]).sentences
+    assert len(spills._handles) == 2
+    spills.close_all()
+    assert not spills._handles
+
+
+def test_a_fingerprint_cut_short_on_disk_is_an_error_not_a_wrong_answer(tmp_path):
+    writer = spill.SpillWriter(str(tmp_path / "s"))
+    offset, size = writer.write(_fp("a", ARTICLE))
+    writer.close()
+    with pytest.raises(IOError):
+        spill._OpenSpills().read(spill.spill_path(str(tmp_path / "s")), offset + 4, size)
+
+
+def test_load_fingerprint_passes_an_inline_fingerprint_through():
+    fp = _fp("a", ARTICLE)
+    assert spill.load_fingerprint("a", fp) is fp
+
+
+@pytest.mark.parametrize("with_index", [True, False])
+def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_path, with_index):
+    docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT), _doc("a2", ARTICLE.upper())]
+    staged = str(tmp_path / "staged.parquet")
+    writer = spill.SpillWriter(staged)
+    spilled = [slim_record(doc, CONFIG, 0, staged, writer) for doc in docs]
+    writer.close()
+    inline = [slim_record(doc, CONFIG, 0, staged) for doc in docs]
+    assert all(isinstance(s["fp"], tuple) for s in spilled) and all(isinstance(s["fp"], Fingerprint) for s in inline)
+    expected = [("a", "keep", None, None), ("c", "keep", None, None),
+                ("b", "duplicate", "a", "near"), ("a2", "duplicate", "a", "exact")]
+    inline_index = sorted((row["doc_id"], row["sentences"]) for row in (index_row(s, "r") for s in inline)
+                          if row["doc_id"] in ("a", "c"))
+    with TestPipeline(runner="FnApiRunner") as p:
+        decided = p | beam.Create(spilled) | DecideDuplicates(CONFIG, with_index=with_index)
+        assert_that(decided["decisions"] | "Ids" >> beam.Map(lambda d: (d[0][0], d[1][0], d[1][1], d[1][2])),
+                    equal_to(expected), label="decisions")
+        assert_that(decided["index"] | "Rows" >> beam.Map(lambda s: (s["doc_id"], index_row(s, "r")["sentences"])),
+                    equal_to(inline_index if with_index else []), label="index")
+
+
+@pytest.mark.parametrize("spill_fingerprints", [True, False])
+def test_staging_spills_fingerprints_next_to_each_staging_file_only_when_asked(tmp_path, spill_fingerprints):
+    from transforms.write import RunLayout, StageDocuments
+
+    stage = StageDocuments(RunLayout(str(tmp_path), "run"), 2, CONFIG, spill_fingerprints=spill_fingerprints)
+    stage.setup()
+    stage.start_bundle()
+    texts = {"a": ARTICLE, "b": REWORDED, "c": SAME_EVENT}
+    docs = [{**_doc(doc_id, text), "source": f"file:///{doc_id}.txt", "format": "text", "language_score": 1.0,
+             "removed": []} for doc_id, text in texts.items()]
+    slims = [slim for doc in docs for slim in stage.process(doc)]
+    stage.finish_bundle()
+    staged = {slim["staged"] for slim in slims}
+    spilled = {str(path) for path in tmp_path.rglob("*" + spill.SPILL_SUFFIX)}
+    assert spilled == ({spill.spill_path(path) for path in staged} if spill_fingerprints else set())
+    for slim in slims:
+        assert isinstance(slim["fp"], tuple) == spill_fingerprints
+        assert spill.load_fingerprint(slim["doc_id"], slim["fp"]).sentences == _fp("x", texts[slim["doc_id"]]).sentences

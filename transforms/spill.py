@@ -1,0 +1,103 @@
+"""Fingerprints wait on disk, not in the dedup shuffles, when the run stages on a local disk.
+
+The in-memory runner holds a shuffle's whole input as objects, then again encoded while it
+groups. A document's fingerprint (~2 KB, most of a slim record) went through the exact-copy
+shuffle and waited in the join that attaches sentence counts until the LSH steps were done:
+at 100,000 pages the run peaked at 2,140 MB during those steps. Written next to the
+document's staging file instead (one spill file per staging file, written by the same bundle),
+a fingerprint is read back where a step needs it: once to make its LSH keys and sentence
+hashes, and once more only for the documents in a candidate pair.
+
+A read is a seek and ~2 KB: cheap on a local disk, one request each on an object store, so a
+run staging on gs:// or s3:// keeps fingerprints in its records (pipeline.assembly).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+from typing import IO, Union
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.neardup import Fingerprint
+
+SPILL_SUFFIX = ".fp"
+# A step reads the fingerprints of many staging files in no particular order; this many stay open.
+_OPEN_FILES = 32
+
+# Where a fingerprint waits: in the record itself, or (staging file, offset, size) in its spill file.
+SpilledAt = tuple[str, int, int]
+FingerprintSource = Union[Fingerprint, SpilledAt]
+
+
+def spill_path(staged: str) -> str:
+    """The spill file of the fingerprints of a staging file's documents."""
+    return staged + SPILL_SUFFIX
+
+
+class SpillWriter:
+    """Appends fingerprints to one spill file; `write` says where each went."""
+
+    def __init__(self, staged: str) -> None:
+        self.path = spill_path(staged)
+        self._handle: IO[bytes] | None = None
+        self._offset = 0
+
+    def write(self, fp: Fingerprint) -> tuple[int, int]:
+        data = fp.to_bytes()
+        if self._handle is None:
+            self._handle = FileSystems.create(self.path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self._handle.write(data)
+        at = self._offset
+        self._offset += len(data)
+        return at, len(data)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class _OpenSpills:
+    """The spill files this process reads, kept open (least recently used closed first)."""
+
+    def __init__(self, capacity: int = _OPEN_FILES) -> None:
+        self._capacity = capacity
+        self._handles: collections.OrderedDict[str, IO[bytes]] = collections.OrderedDict()
+        self._lock = threading.Lock()  # DoFns of one process may run in several threads
+
+    def read(self, path: str, offset: int, size: int) -> bytes:
+        with self._lock:
+            handle = self._handles.pop(path, None)
+            if handle is None:
+                handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+                while len(self._handles) >= self._capacity:
+                    self._handles.popitem(last=False)[1].close()
+            self._handles[path] = handle
+            handle.seek(offset)
+            data = handle.read(size)
+        if len(data) != size:
+            raise IOError(f"spill file {path} holds {len(data)} of the {size} bytes at {offset}")
+        return data
+
+    def close_all(self) -> None:
+        with self._lock:
+            while self._handles:
+                self._handles.popitem()[1].close()
+
+
+_SPILLS = _OpenSpills()
+
+
+def load_fingerprint(doc_id: str, source: FingerprintSource) -> Fingerprint:
+    """The fingerprint itself, read back from its spill file when it waited there."""
+    if isinstance(source, Fingerprint):
+        return source
+    staged, offset, size = source
+    return Fingerprint.from_bytes(doc_id, _SPILLS.read(spill_path(staged), offset, size))
+
+
+def close_spills() -> None:
+    """Close the spill files this process holds open (a run's staging is about to go)."""
+    _SPILLS.close_all()
