@@ -75,6 +75,8 @@ def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_pat
                     equal_to(expected), label="decisions")
         assert_that(decided["index"] | "Rows" >> beam.Map(lambda s: (s["doc_id"], index_row(s, "r")["sentences"])),
                     equal_to(inline_index if with_index else []), label="index")
+    if not with_index:  # index rows read fingerprints outside the dedup steps, which close theirs
+        assert not spill._SPILLS._handles, "the dedup steps left spill files open"
 
 
 @pytest.mark.parametrize("spill_fingerprints", [True, False])
@@ -95,3 +97,11 @@ def test_staging_spills_fingerprints_next_to_each_staging_file_only_when_asked(t
     for slim in slims:
         assert isinstance(slim["fp"], tuple) == spill_fingerprints
         assert spill.load_fingerprint(slim["doc_id"], slim["fp"]).sentences == _fp("x", texts[slim["doc_id"]]).sentences
+
+
+def test_large_blocks_are_returned_promptly_where_glibc_allows():
+    import platform
+
+    from transforms.write import return_large_blocks_promptly
+
+    assert return_large_blocks_promptly() == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

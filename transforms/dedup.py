@@ -26,7 +26,7 @@ from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_
                                 partition_of, partition_pairs, sentence_hashes, unpack_id, verify, widest_paths,
                                 with_frequencies, worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
-from transforms.spill import SpillWriter, load_fingerprint
+from transforms.spill import SpillWriter, close_spills, load_fingerprint
 
 LOG = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
@@ -210,6 +210,25 @@ def _loaded(item: tuple[str, tuple[Any, tuple]]) -> tuple[str, tuple[Fingerprint
     return doc_id, (load_fingerprint(doc_id, source), rank)
 
 
+class _ClosesSpills(beam.DoFn):
+    """A step that reads spilled fingerprints (transforms.spill) closes the spill files at the
+    end of each bundle: a long-lived worker (a Dask cluster) would otherwise hold the deleted
+    spill files of finished runs open, and their disk space with them."""
+
+    def finish_bundle(self) -> None:
+        close_spills()
+
+
+class _LoadFingerprints(_ClosesSpills):
+    def process(self, item):
+        yield _loaded(item)
+
+
+class _AttachCounts(_ClosesSpills):
+    def process(self, item):
+        yield from _attach_frequencies(item)
+
+
 class NearDuplicates(beam.PTransform):
     """(doc_id, (fingerprint or where it was spilled, keep rank)) -> (doc_id, (kept doc_id,
     similarity)) for each document that is a near duplicate (earlier runs' documents rank
@@ -222,7 +241,7 @@ class NearDuplicates(beam.PTransform):
 
     def expand(self, raw):
         config = self._config
-        loaded = raw | "LoadFingerprints" >> beam.Map(_loaded)
+        loaded = raw | "LoadFingerprints" >> beam.ParDo(_LoadFingerprints())
         counts = (loaded
                   | "SentenceHashes" >> beam.FlatMap(_sentence_blobs, config.lsh_partitions)
                   | "GroupSentencesByPartition" >> beam.GroupByKey()
@@ -241,7 +260,7 @@ class NearDuplicates(beam.PTransform):
         seconds = candidates | "MarkSeconds" >> beam.Map(lambda pair: (pair[1], None))
         joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates, "seconds": seconds}
                   | "JoinCountsAndPairs" >> beam.CoGroupByKey()
-                  | "AttachCounts" >> beam.FlatMap(_attach_frequencies)
+                  | "AttachCounts" >> beam.ParDo(_AttachCounts())
                   | "RouteFingerprints" >> SplitRoutes(FINGERPRINT, FIRST))
 
         def verified(item):
