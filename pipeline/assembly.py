@@ -10,7 +10,7 @@ from apache_beam.io.filesystem import FileMetadata
 
 from pipeline.options import IngestOptions
 from transforms.clean import DOCUMENTS, CleanDocuments
-from transforms.dedup import DecideDuplicates, DedupConfig, index_row
+from transforms.dedup import DecideDuplicates, DedupConfig, IndexRows
 from transforms.language import DetectLanguage
 from transforms.neardup import partitions_for
 from transforms.read import PAGES, REJECTS, ReadRawFiles, matched_directories
@@ -87,7 +87,7 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     if layout.incremental:
         state_tables = {
             "manifest": (ingested[NEW], rejects) | "Manifest" >> ManifestRows(layout.run_id),
-            "index": decided["index"] | "IndexRows" >> beam.Map(index_row, layout.run_id),
+            "index": decided["index"] | "IndexRows" >> beam.ParDo(IndexRows(layout.run_id)),
         }
     tables = {"rejects": rejects, **state_tables}
     all_counters = counters | "AllCounters" >> beam.Flatten()

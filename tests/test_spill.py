@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_neardup import ARTICLE, CONFIG, REWORDED, SAME_EVENT, _doc, _fp
 from transforms import spill
-from transforms.dedup import DecideDuplicates, index_row, slim_record
+from transforms.dedup import DecideDuplicates, IndexRows, index_row, slim_record
 from transforms.neardup import Fingerprint
 
 
@@ -73,10 +73,10 @@ def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_pat
         decided = p | beam.Create(spilled) | DecideDuplicates(CONFIG, with_index=with_index)
         assert_that(decided["decisions"] | "Ids" >> beam.Map(lambda d: (d[0][0], d[1][0], d[1][1], d[1][2])),
                     equal_to(expected), label="decisions")
-        assert_that(decided["index"] | "Rows" >> beam.Map(lambda s: (s["doc_id"], index_row(s, "r")["sentences"])),
+        rows = decided["index"] | "Rows" >> beam.ParDo(IndexRows("r"))
+        assert_that(rows | "Sentences" >> beam.Map(lambda row: (row["doc_id"], row["sentences"])),
                     equal_to(inline_index if with_index else []), label="index")
-    if not with_index:  # index rows read fingerprints outside the dedup steps, which close theirs
-        assert not spill._SPILLS._handles, "the dedup steps left spill files open"
+    assert not spill._SPILLS._handles, "a step that read spilled fingerprints left their files open"
 
 
 @pytest.mark.parametrize("spill_fingerprints", [True, False])

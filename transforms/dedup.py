@@ -219,6 +219,16 @@ class _ClosesSpills(beam.DoFn):
         close_spills()
 
 
+class IndexRows(_ClosesSpills):
+    """Kept slim records -> the rows of the dedup index (`index_row`), for the next run."""
+
+    def __init__(self, run_id: str) -> None:
+        self._run_id = run_id
+
+    def process(self, slim: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield index_row(slim, self._run_id)
+
+
 class _LoadFingerprints(_ClosesSpills):
     def process(self, item):
         yield _loaded(item)

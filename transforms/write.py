@@ -329,12 +329,14 @@ class StageDocuments(beam.DoFn):
         yield slim_record(doc, self._config, shard, writer.path, spill)
 
     def finish_bundle(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        for spill in self._spills.values():
-            spill.close()
-        self._writers = {}
-        self._spills = {}
+        try:
+            for writer in self._writers.values():
+                writer.close()
+        finally:  # a failed bundle is retried under new names; its spill files just close
+            for spill in self._spills.values():
+                spill.close()
+            self._writers = {}
+            self._spills = {}
 
 
 class _FinalizeShard(beam.DoFn):
