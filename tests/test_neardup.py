@@ -269,6 +269,21 @@ def test_packed_shuffles_give_the_pairs_of_the_plain_buckets(docs, overrides, pr
         assert ("d0", "d4") not in worth and 0 < len(worth) < 14
 
 
+def test_pair_partitions_do_not_depend_on_the_order_key_blobs_arrive_in():
+    config = NearDupConfig(lsh_partitions=1, **_FEW_KEYS)
+    docs = {**_CROWDED, **_VARIED}
+    members = [member for doc_id, text in docs.items() for _, member in packed_keys(_fp(doc_id, text), False, config)]
+
+    def worth(blobs):
+        return sorted(pair for _, packed in partition_pairs(blobs, config)
+                      for pair in worth_verifying_pairs([packed], config))
+
+    assert worth(members) == worth(members[::-1]) != []
+    assert list(partition_pairs([], config)) == []
+    # a page whose keys all fell elsewhere has no blob here; one alone in a partition pairs with nothing
+    assert list(partition_pairs(members[:1], config)) == []
+
+
 @pytest.mark.parametrize("doc_id", ["0123456789abcdef", "a", "ÆØÅ-ünïcode", "0123456789ABCDEF", "0123456789abcde"])
 def test_packed_ids_read_back_whatever_their_form(doc_id):
     packed = pack_id(doc_id) + pack_id("fedcba9876543210")
