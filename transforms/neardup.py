@@ -178,9 +178,12 @@ class Fingerprint:
     @classmethod
     def from_bytes(cls, doc_id: str, data: bytes) -> "Fingerprint":
         size = int.from_bytes(data[:4], "little")
-        if len(data) < 4 + size or (len(data) - 4 - size) % 4 or size % 4:
+        ends = data[4 + size:]
+        # the last sentence ends where the ids end: a cut anywhere breaks that or the sizes
+        last = int.from_bytes(ends[-4:], "little") if ends else 0
+        if len(data) < 4 + size or len(ends) % 4 or size % 4 or last * 4 != size:
             raise ValueError(f"fingerprint of {doc_id!r}: {len(data)} bytes do not hold one")
-        return cls._from_packed(doc_id, data[4:4 + size], data[4 + size:], b"")
+        return cls._from_packed(doc_id, data[4:4 + size], ends, b"")
 
     def with_frequencies(self, frequencies: Sequence[int]) -> "Fingerprint":
         return Fingerprint._from_packed(self.doc_id, self._packed, self._ends,
