@@ -205,11 +205,6 @@ def _attach_frequencies(item) -> Iterator[Routed]:
             yield route(FIRST, (other, weighted))
 
 
-def _loaded(item: tuple[str, tuple[Any, tuple]]) -> tuple[str, tuple[Fingerprint, tuple]]:
-    doc_id, (source, rank) = item
-    return doc_id, (load_fingerprint(doc_id, source), rank)
-
-
 class _ClosesSpills(beam.DoFn):
     """A step that reads spilled fingerprints (transforms.spill) closes the spill files at the
     end of each bundle: a long-lived worker (a Dask cluster) would otherwise hold the deleted
@@ -230,8 +225,9 @@ class IndexRows(_ClosesSpills):
 
 
 class _LoadFingerprints(_ClosesSpills):
-    def process(self, item):
-        yield _loaded(item)
+    def process(self, item: tuple[str, tuple[Any, tuple]]) -> Iterator[tuple[str, tuple[Fingerprint, tuple]]]:
+        doc_id, (source, rank) = item
+        yield doc_id, (load_fingerprint(doc_id, source), rank)
 
 
 class _AttachCounts(_ClosesSpills):

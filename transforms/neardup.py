@@ -528,7 +528,8 @@ def _colliding(digests: np.ndarray) -> Iterator[np.ndarray]:
     ordered = digests[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     ends = np.r_[starts[1:], len(ordered)]
-    for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist()):
+    shared = ends - starts > 1
+    for start, end in zip(starts[shared].tolist(), ends[shared].tolist()):
         yield order[start:end]
 
 

@@ -99,5 +99,6 @@ def load_fingerprint(doc_id: str, source: FingerprintSource) -> Fingerprint:
 
 
 def close_spills() -> None:
-    """Close the spill files this process holds open (a run's staging is about to go)."""
+    """Close the spill files this process holds open (each step that reads them does, at the
+    end of its bundles: transforms.dedup)."""
     _SPILLS.close_all()

@@ -30,7 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dedup import apply_decisions, decision_order, slim_record
 from transforms.records import ALL_SCHEMAS, DOCUMENT_SCHEMA, STATE_SCHEMAS, TABLE_SCHEMAS, project
-from transforms.spill import SpillWriter, close_spills
+from transforms.spill import SpillWriter
 
 LOG = logging.getLogger(__name__)
 
@@ -320,13 +320,10 @@ class StageDocuments(beam.DoFn):
         if writer is None:
             path = FileSystems.join(self._layout.staged_documents_dir(shard), f"{uuid.uuid4().hex}.parquet")
             writer = self._writers[shard] = ParquetRowWriter(path, DOCUMENT_SCHEMA, STAGED_GROUP_ROWS, "lz4")
+            if self._spill_fingerprints:
+                self._spills[shard] = SpillWriter(path)
         writer.add(doc)
-        spill = None
-        if self._spill_fingerprints:
-            spill = self._spills.get(shard)
-            if spill is None:
-                spill = self._spills[shard] = SpillWriter(writer.path)
-        yield slim_record(doc, self._config, shard, writer.path, spill)
+        yield slim_record(doc, self._config, shard, writer.path, self._spills.get(shard))
 
     def finish_bundle(self) -> None:
         try:
@@ -411,7 +408,6 @@ class CommitRun(beam.DoFn):
         from transforms import state  # state imports this module
 
         layout = self._layout
-        close_spills()  # the dedup steps are done with them, and staging is about to go
         _, reports = keyed
         reports = list(reports)
         shards = [r for r in reports if r.get("table")]
