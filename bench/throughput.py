@@ -58,7 +58,7 @@ def base_pages() -> list[tuple[str, str]]:
         pages.append(("text", render_visible_text(html)))
     if not pages:
         # The seeds alone would still make a corpus, of five small pages and no HTML: figures
-        # from it look plausible and mean nothing (0.3 MB/s instead of 3.4 here).
+        # from it look plausible and mean nothing (0.1-0.3 MB/s against 2.2-3.4 here).
         raise SystemExit(f"no base pages: {AEB / 'html'} has no *.html.gz (../shared beside the repo?)")
     for path in sorted((REPO / "seeds").glob("*.txt")):
         pages.append(("text", path.read_text(encoding="utf-8")))

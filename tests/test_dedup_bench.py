@@ -1,6 +1,7 @@
 """The near-duplicate benchmark's scoring, its synthetic edits, and the WMT dev figures it guards."""
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -74,3 +75,16 @@ def test_merged_source_articles_are_reported_apart_from_the_edit_kinds():
     assert scores["bases_merged"][2] == 4
     scores = per_kind_scores(docs, {"a": 1, "av": 1, "b": 2, "bv": 2, "n": 1})
     assert scores["hard_negative"][0] == 0.0 and scores["trim"][0] < 1.0
+
+
+def test_the_pipeline_runs_in_the_same_emptied_folder_every_time():
+    # Sources, hence doc ids and their tie-breaks, must not change from run to run.
+    from bench.dedup import fixed_scratch_folder
+
+    name = f"newsingest-test-scratch-{os.getpid()}"
+    with fixed_scratch_folder(name) as first:
+        (first / "left-over").write_text("x")
+    assert not first.exists()
+    with fixed_scratch_folder(name) as second:
+        assert second == first and not any(second.iterdir())
+    first.with_name(name + ".lock").unlink()
