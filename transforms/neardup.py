@@ -551,29 +551,29 @@ def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[t
     sketches: list[bytes | None] = []
     digests: list[np.ndarray] = []
     places: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
     for blob in blobs:
         doc_id, n_informative, prior, sketch, blob_digests, blob_places = _unpack_keys(blob)
         sizes[doc_id] = n_informative
         packed[doc_id] = pack_id(doc_id)
         if prior:
             priors.add(doc_id)
-        owners.append(np.full(len(blob_digests), len(doc_ids), dtype=np.int32))
         doc_ids.append(doc_id)
         sketches.append(sketch)
         digests.append(blob_digests)
         places.append(blob_places)
     if not doc_ids:
         return
-    all_digests, all_places, all_owners = np.concatenate(digests), np.concatenate(places), np.concatenate(owners)
-    del digests, places, owners
+    # owner of every key: the index in doc_ids of the blob it came from
+    all_owners = np.repeat(np.arange(len(doc_ids), dtype=np.int32), [len(d) for d in digests])
+    all_digests, all_places = np.concatenate(digests), np.concatenate(places)
+    del digests, places
     by_first: dict[str, list[bytes]] = {}
     for positions in _colliding(all_digests):
         bucket = []
         for owner, place in zip(all_owners[positions].tolist(), all_places[positions].tolist()):
             sentence = _hit(place)
             bucket.append((doc_ids[owner], sentence, sketches[owner] if sentence == DOC_KEY_SENTENCE else None))
-        key = int(all_digests[positions[0]]).to_bytes(8, "little")[:KEY_DIGEST_BYTES].hex()
+        key = all_digests[positions[0]].tobytes()[:KEY_DIGEST_BYTES].hex()  # as packed: little-endian
         for (a, b), (hit_a, hit_b) in bucket_pairs(bucket, config, key):
             if a in priors and b in priors:
                 continue
@@ -585,8 +585,8 @@ def partition_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[t
             chunk = pairs[start:start + 0xFFFF]
             out.setdefault(target, []).append(packed[a] + bytes((sizes[a],)) + len(chunk).to_bytes(2, "little")
                                               + b"".join(chunk))
-    for target, packed in sorted(out.items()):
-        yield target, b"".join(packed)
+    for target, partition_blobs in sorted(out.items()):
+        yield target, b"".join(partition_blobs)
 
 
 def worth_verifying_pairs(blobs: Iterable[bytes], config: NearDupConfig) -> Iterator[tuple[str, str]]:
