@@ -77,8 +77,9 @@ def test_merged_source_articles_are_reported_apart_from_the_edit_kinds():
     assert scores["hard_negative"][0] == 0.0 and scores["trim"][0] < 1.0
 
 
-def test_the_pipeline_runs_in_the_same_emptied_folder_every_time():
-    # Sources, hence doc ids and their tie-breaks, must not change from run to run.
+def test_the_scratch_folder_is_one_path_emptied_on_every_entry():
+    # pipeline_clusters writes its pages here: sources, hence doc ids and their tie-breaks,
+    # must not change from run to run.
     from bench.dedup import fixed_scratch_folder
 
     name = f"newsingest-test-scratch-{os.getpid()}"
