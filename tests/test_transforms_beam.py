@@ -49,21 +49,3 @@ def test_language_is_added_without_changing_the_input():
         assert_that(out["rejects"], equal_to([]), label="NoRejects")
         assert_that(out["documents"] | beam.Map(lambda d: (d["doc_id"], d["language"], d["text"])),
                     equal_to([("a", "en", ARTICLE), ("b", "und", "Share")]))
-
-
-def test_clean_setup_collects_cyclic_garbage_less_often_and_spares_loaded_objects():
-    import gc
-
-    from transforms.clean import YOUNG_OBJECTS_PER_COLLECTION
-
-    thresholds = gc.get_threshold()
-    try:
-        gc.unfreeze()
-        gc.set_threshold(700, 10, 10)
-        CleanDocuments().setup()
-        assert gc.get_threshold() == (YOUNG_OBJECTS_PER_COLLECTION, 10, 10)
-        # the models and parsers warm_up loaded are frozen: full collections skip them
-        assert gc.get_freeze_count() > 10_000
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)

@@ -5,7 +5,6 @@ benchmark), so the benchmark measures exactly what the pipeline does.
 """
 from __future__ import annotations
 
-import gc
 import logging
 from typing import Any, Iterator
 
@@ -45,26 +44,6 @@ def warm_up() -> None:
     clean_page(f"<html><body><article><p>{_WARM_UP_TEXT}</p></article></body></html>", FORMAT_HTML)
 
 
-# Young-generation size before the cyclic garbage collector runs (CPython's default is 700).
-YOUNG_OBJECTS_PER_COLLECTION = 50_000
-
-
-def fewer_garbage_collections() -> None:
-    """Collect cyclic garbage less often, and never walk what was loaded before the first page.
-
-    Extraction allocates millions of short-lived objects (lxml proxies, tokens, per-line
-    facts) that reference counting frees; at CPython's defaults they trigger a young
-    collection every 700 allocations, and the older generations (the runner's buffers, the
-    models) are walked again and again: 4.4-4.7 s of a 168-180 s 5,000-page in-memory run,
-    0.9 s with this (same peak RSS). Frozen objects are still freed by reference counting;
-    only a cycle among them would outlive its use. A process setting, called in the clean step's setup after `warm_up`, so that
-    every worker process gets it and the loaded models sit in the permanent generation."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, older, oldest)
-
-
 def document_from_clean(page: dict[str, Any], result: CleanResult) -> dict[str, Any]:
     """The document record (all columns but the language ones) for a cleaned page."""
     text = result.text
@@ -95,7 +74,6 @@ class CleanDocuments(beam.DoFn):
         self._failures = Metrics.counter(NAMESPACE, "internal_errors")
         self._timeouts = Metrics.counter(NAMESPACE, "timeouts")
         warm_up()
-        fewer_garbage_collections()
 
     def process(self, page: dict[str, Any]) -> Iterator[Any]:
         source = page["source"]
