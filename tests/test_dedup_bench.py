@@ -1,8 +1,8 @@
 """The near-duplicate benchmark's scoring, its synthetic edits, and the WMT dev figures it guards."""
 from __future__ import annotations
 
-import os
 import random
+import tempfile
 
 import pytest
 
@@ -77,15 +77,17 @@ def test_merged_source_articles_are_reported_apart_from_the_edit_kinds():
     assert scores["hard_negative"][0] == 0.0 and scores["trim"][0] < 1.0
 
 
-def test_the_scratch_folder_is_one_path_emptied_on_every_entry():
+def test_the_scratch_folder_is_one_path_emptied_on_every_entry(tmp_path, monkeypatch):
     # pipeline_clusters writes its pages here: sources, hence doc ids and their tie-breaks,
     # must not change from run to run.
     from bench.dedup import fixed_scratch_folder
 
-    name = f"newsingest-test-scratch-{os.getpid()}"
-    with fixed_scratch_folder(name) as first:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the folder and its lock land in tmp_path
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "from-a-killed-run").write_text("x")  # no exit cleanup ran
+    with fixed_scratch_folder("scratch") as first:
+        assert not any(first.iterdir())
         (first / "left-over").write_text("x")
     assert not first.exists()
-    with fixed_scratch_folder(name) as second:
+    with fixed_scratch_folder("scratch") as second:
         assert second == first and not any(second.iterdir())
-    first.with_name(name + ".lock").unlink()
