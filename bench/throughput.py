@@ -17,8 +17,10 @@ Then, side by side on the same files:
 - the **pipeline**, `python -m pipeline` exactly as a user runs it, with one worker
   (DirectRunner in memory) and two (multi_processing), each timed from process start to exit.
 Printed: documents/s, MB/s, peak RSS of the whole process tree (sampled from /proc), the ratio
-pipeline time / floor time, and the work per stage (each stage's pure functions timed on the
-first 400 files in one process, so Beam's own share is the rest).
+pipeline time / floor time, and the time per stage twice: in the run itself (read, clean,
+language, stage, dedup, write, from Beam's execution-time metrics, which the CLI prints; see
+pipeline.timings), and each stage's pure functions timed on the first 400 files in one process,
+without Beam, beside the floor loop's time per document.
 """
 from __future__ import annotations
 
@@ -252,6 +254,9 @@ def timed_process(cmd: Sequence[str]) -> tuple[float, int, str]:
 
 
 def run_size(n_docs: int, workers: Sequence[int], keep: Path | None, with_floor: bool = True) -> list[dict]:
+    # here, not at the top: the floor loop runs this module too and must not import Beam
+    from pipeline.timings import parse_stage_seconds
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         root = keep or Path(tmp)
@@ -268,10 +273,11 @@ def run_size(n_docs: int, workers: Sequence[int], keep: Path | None, with_floor:
                 "--direct_running_mode=multi_processing", f"--direct_num_workers={count}"]
             cmd = [sys.executable, "-m", "pipeline", "--input", str(corpus / "*"),
                    "--output", str(root / f"out-{n_docs}-{count}"), *mode]
-            seconds, rss, _ = timed_process(cmd)
+            seconds, rss, out = timed_process(cmd)
             rows.append({"docs": n_docs, "what": f"pipeline, {count} worker{'s' * (count > 1)}",
                          "seconds": seconds, "rss": rss, "mb": megabytes,
                          "ratio": seconds / floor_s if floor_s else None})
+            print_stage_times(rows[-1]["what"], parse_stage_seconds(out), seconds, n_docs)
         profile = stage_profile(corpus)
         own_work = sum(profile.values())
         print("stage work, ms/document (pure functions, one process, first 400 files): "
@@ -283,6 +289,18 @@ def run_size(n_docs: int, workers: Sequence[int], keep: Path | None, with_floor:
             print(f"pipeline, 1 worker: {per_doc:.1f} ms/doc = {per_doc / own_work:.2f}x the stage work "
                   f"({own_work:.1f} ms/doc); Beam, shuffles and writes {per_doc - own_work:.1f} ms/doc")
     return rows
+
+
+def print_stage_times(what: str, stage_seconds: dict[str, float], wall_seconds: float, n_docs: int) -> None:
+    """The run's own time per stage (Beam's execution-time metrics, pipeline.timings), per document."""
+    if not stage_seconds:
+        print(f"{what}: the run reported no time per stage")
+        return
+    in_steps = sum(stage_seconds.values())
+    print(f"{what}, time per stage in the run, ms/doc (worker time from Beam's metrics): "
+          + ", ".join(f"{stage} {1000 * value / n_docs:.1f}" for stage, value in stage_seconds.items())
+          + f"; in steps {1000 * in_steps / n_docs:.1f}, process wall {1000 * wall_seconds / n_docs:.1f}")
+    sys.stdout.flush()
 
 
 def print_rows(rows: Sequence[dict]) -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from typing import Any, Sequence
 
 import apache_beam as beam
@@ -18,6 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.assembly import PriorState, build_pipeline
 from pipeline.options import IngestOptions, own_flags
+from pipeline.timings import format_stage_seconds, run_stage_seconds
 from transforms import state
 from transforms.read import matched_directories
 from transforms.write import RunLayout, return_large_blocks_promptly
@@ -211,13 +213,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, ingest, layout, run_info(ingest, run_id, started.isoformat(timespec="seconds")),
                    prior=prior, listed_inputs=listed if is_dask(runner) else None, expected_inputs=len(listed))
+    run_started = time.monotonic()
     result = pipeline.run()
     result.wait_until_finish()
+    wall_seconds = time.monotonic() - run_started
+    stage_seconds = run_stage_seconds(result)
     client = getattr(result, "client", None)  # the DaskRunner's; closed before its cluster goes away
     if client is not None:
         client.close()
     summary = read_summary(layout.summary_path)
     print(format_summary(summary))
+    print(format_stage_seconds(stage_seconds, wall_seconds))
     # The pipeline counts directories a glob matches too (each becomes a not_a_file reject).
     matched_here = len(listed) + len(matched_directories(ingest.input))
     if summary["counts"]["inputs"] != matched_here:

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.timings import STAGES, parse_stage_seconds
 from tests.conftest import SEEDS, read_table
 
 CHROME = [
@@ -46,6 +47,13 @@ def test_seeds_give_four_documents_one_duplicate_no_rejects(default_run):
     assert {Path(dup_source).name[:3], by_id[duplicate_of]} == {"000", "004"}
     assert kind == "near" and 0 < similarity <= 1
     assert "inputs             5" in result.stdout and "accounted   yes" in result.stdout
+
+
+def test_the_summary_says_where_the_time_went_per_stage(default_run):
+    _, result = default_run
+    seconds = parse_stage_seconds(result.stdout)
+    assert set(seconds) == set(STAGES), result.stdout
+    assert seconds["clean"] > 0 and " s wall" in result.stdout
 
 
 def test_no_chrome_in_any_text_and_headings_stay(default_run):
