@@ -17,10 +17,11 @@ Then, side by side on the same files:
 - the **pipeline**, `python -m pipeline` exactly as a user runs it, with one worker
   (DirectRunner in memory) and two (multi_processing), each timed from process start to exit.
 Printed: documents/s, MB/s, peak RSS of the whole process tree (sampled from /proc), the ratio
-pipeline time / floor time, and the time per stage twice: in the run itself (read, clean,
-language, stage, dedup, write, from Beam's execution-time metrics, which the CLI prints; see
-pipeline.timings), and each stage's pure functions timed on the first 400 files in one process,
-without Beam, beside the floor loop's time per document.
+pipeline time / floor time, and where each run's time went per document: the floor's loop split
+into read + decode, extract and langdetect; each pipeline run's worker time per stage (read,
+clean, language, stage, dedup, write: Beam's execution-time metrics of that run, which the CLI
+prints, see pipeline.timings) against its process wall time, the difference being start-up and
+the runner's own work outside any step.
 """
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ def write_corpus(folder: Path, n_docs: int) -> int:
 
 # ----------------------------------------------------------------------------- the floor
 def floor_loop(folder: Path) -> dict:
-    """The unavoidable library work per file, in one plain loop (no Beam, no cleaning)."""
+    """The unavoidable library work per file, in one plain loop (no Beam, no cleaning), with
+    its seconds split into read + decode, `trafilatura.extract` and langdetect."""
     import trafilatura
     from langdetect import DetectorFactory, detect
     from langdetect.lang_detect_exception import LangDetectException
@@ -145,52 +147,26 @@ def floor_loop(folder: Path) -> dict:
     DetectorFactory.seed = 0
     started = time.perf_counter()
     docs = 0
+    spent = {"read": 0.0, "extract": 0.0, "langdetect": 0.0}
     for path in sorted(folder.iterdir()):
+        step = time.perf_counter()
         data = path.read_bytes()
         if path.name.endswith(".gz"):
             data = gzip.decompress(data)
         text = data.decode("utf-8", errors="replace")
+        read_done = time.perf_counter()
         if ".html" in path.name:
             text = trafilatura.extract(text) or ""
+        extract_done = time.perf_counter()
         try:
             detect(text)
         except LangDetectException:
             pass
+        spent["read"] += read_done - step
+        spent["extract"] += extract_done - read_done
+        spent["langdetect"] += time.perf_counter() - extract_done
         docs += 1
-    return {"seconds": time.perf_counter() - started, "docs": docs}
-
-
-def stage_profile(folder: Path, limit: int = 400) -> dict[str, float]:
-    """ms per document of each stage's own work (the pure functions the DoFns call), on the
-    first `limit` files, in one process: where the time goes, without Beam's share."""
-    from transforms.clean import clean_page, warm_up
-    from transforms.language import load_langdetect, vote_language
-    from transforms.neardup import NearDupConfig, candidate_keys, fingerprint
-    from transforms.read import ReadLimits, RejectError, page_from_bytes
-
-    warm_up()
-    probabilities = load_langdetect()
-    config = NearDupConfig()
-    spent = {"read": 0.0, "clean": 0.0, "language": 0.0, "dedup keys": 0.0}
-    paths = sorted(folder.iterdir())[:limit]
-    for path in paths:
-        started = time.perf_counter()
-        try:
-            page = page_from_bytes(path.name, path.read_bytes(), ReadLimits())
-        except RejectError:
-            continue
-        read_done = time.perf_counter()
-        text = clean_page(page.content, page.format).text
-        clean_done = time.perf_counter()
-        language, _ = vote_language(text.split("\n\n"), probabilities)
-        language_done = time.perf_counter()
-        candidate_keys(fingerprint(path.name, text, language, config), config)
-        keys_done = time.perf_counter()
-        spent["read"] += read_done - started
-        spent["clean"] += clean_done - read_done
-        spent["language"] += language_done - clean_done
-        spent["dedup keys"] += keys_done - language_done
-    return {stage: 1000 * seconds / max(1, len(paths)) for stage, seconds in spent.items()}
+    return {"seconds": time.perf_counter() - started, "docs": docs, "parts": spent}
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -268,6 +244,9 @@ def run_size(n_docs: int, workers: Sequence[int], keep: Path | None, with_floor:
             inner = json.loads(out.strip().splitlines()[-1])
             rows.append({"docs": n_docs, "what": "library floor", "seconds": floor_s, "rss": floor_rss,
                          "mb": megabytes, "ratio": 1.0})
+            print("library floor, ms/doc (in its loop): "
+                  + ", ".join(f"{part} {1000 * value / n_docs:.1f}" for part, value in inner["parts"].items())
+                  + f"; process wall {1000 * floor_s / n_docs:.1f}")
         for count in workers:
             mode = ["--direct_running_mode=in_memory"] if count == 1 else [
                 "--direct_running_mode=multi_processing", f"--direct_num_workers={count}"]
@@ -278,16 +257,6 @@ def run_size(n_docs: int, workers: Sequence[int], keep: Path | None, with_floor:
                          "seconds": seconds, "rss": rss, "mb": megabytes,
                          "ratio": seconds / floor_s if floor_s else None})
             print_stage_times(rows[-1]["what"], parse_stage_seconds(out), seconds, n_docs)
-        profile = stage_profile(corpus)
-        own_work = sum(profile.values())
-        print("stage work, ms/document (pure functions, one process, first 400 files): "
-              + ", ".join(f"{stage} {ms:.1f}" for stage, ms in profile.items())
-              + (f"; floor loop {1000 * inner['seconds'] / n_docs:.1f}" if inner else ""))
-        one = next((r for r in rows if r["what"] == "pipeline, 1 worker"), None)
-        if one:  # what Beam adds: the single worker's time over the stage functions' own work
-            per_doc = 1000 * one["seconds"] / n_docs
-            print(f"pipeline, 1 worker: {per_doc:.1f} ms/doc = {per_doc / own_work:.2f}x the stage work "
-                  f"({own_work:.1f} ms/doc); Beam, shuffles and writes {per_doc - own_work:.1f} ms/doc")
     return rows
 
 
@@ -297,9 +266,9 @@ def print_stage_times(what: str, stage_seconds: dict[str, float], wall_seconds: 
         print(f"{what}: the run reported no time per stage")
         return
     in_steps = sum(stage_seconds.values())
-    print(f"{what}, time per stage in the run, ms/doc (worker time from Beam's metrics): "
+    print(f"{what}, ms/doc (worker time per stage, from Beam's metrics): "
           + ", ".join(f"{stage} {1000 * value / n_docs:.1f}" for stage, value in stage_seconds.items())
-          + f"; in steps {1000 * in_steps / n_docs:.1f}, process wall {1000 * wall_seconds / n_docs:.1f}")
+          + f"; in all steps {1000 * in_steps / n_docs:.1f}; process wall {1000 * wall_seconds / n_docs:.1f}")
     sys.stdout.flush()
 
 
