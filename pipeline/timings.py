@@ -4,8 +4,10 @@ Portable Python runners (the DirectRunner in both modes, Flink, Spark) sample wh
 worker thread is in and report it per step as `ptransform_execution_time:total_msecs`. That
 is the real run's time, shuffles and writes included, with no profiler attached. Steps are
 grouped by the top-level names `pipeline.assembly` gives them. The figures are worker
-seconds: with several workers they add up to more than the wall time. Runners that do not
-report these metrics (DaskRunner, Dataflow through this API) give an empty breakdown.
+seconds: with several workers they add up to more than the wall time. Beam's sampler looks
+every 200 ms and charges the time since its last look to the step it finds running, so the
+split is only meaningful on runs of a minute or more. Runners that do not report these
+metrics (DaskRunner, Dataflow through this API) give an empty breakdown.
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def format_stage_seconds(seconds: Mapping[str, float], wall_seconds: float) -> s
     total = sum(seconds.values())
     parts = ", ".join(f"{stage} {value:.2f} s ({100 * value / total:.0f}%)"
                       for stage, value in seconds.items() if value > 0 or stage in STAGES)
-    return f"  time        {wall_seconds:.1f} s wall; by stage, worker seconds: {parts}"
+    return f"  time        {wall_seconds:.1f} s wall; by stage, worker seconds (sampled): {parts}"
 
 
 _STAGE_PART = re.compile(r"(\w+) ([0-9.]+) s \(")
