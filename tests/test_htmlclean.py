@@ -63,3 +63,19 @@ def test_render_keeps_chrome_one_block_per_line():
     assert any("schools and roads" in line for line in lines)
     assert "\n\n\n" not in text
     assert render_visible_text("") == "" and render_visible_text("<<<") in ("", "<<<")
+
+
+def test_warm_up_reaches_dateparser_so_its_first_use_is_outside_any_time_limit(monkeypatch):
+    """dateparser compiles every locale on its first call (over a second): warm_up must make
+    that call, or a worker's first page with a year in a heading pays it inside its deadline."""
+    import htmldate.extractors
+    import htmldate.meta
+
+    from transforms.clean import warm_up
+
+    htmldate.meta.reset_caches()  # an earlier test's warm_up left the heading's verdict cached
+    sent = []
+    parse = htmldate.extractors._external_date
+    monkeypatch.setattr(htmldate.extractors, "_external_date", lambda text: sent.append(text) or parse(text))
+    warm_up()
+    assert sent
