@@ -19,9 +19,10 @@ Then, side by side on the same files:
 Printed: documents/s, MB/s, peak RSS of the whole process tree (sampled from /proc), the ratio
 pipeline time / floor time, and where each run's time went per document: the floor's loop split
 into read + decode, extract and langdetect; each pipeline run's worker time per stage (read,
-clean, language, stage, dedup, write: Beam's execution-time metrics of that run, which the CLI
-prints, see pipeline.timings) against its process wall time, the difference being start-up and
-the runner's own work outside any step.
+clean, language, staging, dedup, write: Beam's execution-time metrics of that run, which the CLI
+prints, see pipeline.timings) against its process wall time. The difference is start-up, the
+runner's own work outside any step (the in-memory runner groups shuffles there) and the time
+Beam's sampler charged to no step.
 """
 from __future__ import annotations
 

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
+import time
 
+import langdetect
 import pytest
 import trafilatura
 
 from bench import throughput
+from tests.conftest import REPO_ROOT
 
 
 def test_base_pages_refuse_to_build_a_corpus_without_the_aeb_pages(tmp_path, monkeypatch):
@@ -32,8 +37,28 @@ def test_the_floor_loop_counts_every_file_and_extracts_only_html(tmp_path, monke
     (tmp_path / "c.txt").write_text("<p>not html by name</p> and some words to detect", encoding="utf-8")
     extracted = []
     real_extract = trafilatura.extract
-    monkeypatch.setattr(trafilatura, "extract", lambda text: extracted.append(text) or real_extract(text))
+
+    def slow_extract(text: str) -> str:
+        extracted.append(text)
+        time.sleep(0.2)  # so that the split must charge it to "extract"
+        return real_extract(text)
+
+    monkeypatch.setattr(trafilatura, "extract", slow_extract)
+    langdetect.detect("The council met on Monday.")  # its profiles load on first use: not in the split
     result = throughput.floor_loop(tmp_path)
     assert result["docs"] == 3 and extracted == [article]
     assert set(result["parts"]) == {"read", "extract", "langdetect"}
-    assert 0 < sum(result["parts"].values()) <= result["seconds"]
+    assert result["parts"]["extract"] >= 0.2 > result["parts"]["read"] + result["parts"]["langdetect"]
+    assert sum(result["parts"].values()) <= result["seconds"]
+
+
+def test_the_floor_loop_does_not_import_beam(tmp_path):
+    """The library floor runs as `python -m bench.throughput --floor`: a Beam import there would
+    be counted as floor time and memory."""
+    (tmp_path / "a.txt").write_text("The council met on Monday to discuss the budget for the year.", encoding="utf-8")
+    code = ("import sys, bench.throughput as t; t.floor_loop(__import__('pathlib').Path(sys.argv[1])); "
+            "print('apache_beam' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
