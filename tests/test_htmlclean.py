@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import datetime
 
+import htmldate.extractors
+import htmldate.meta
 import pytest
 
+from transforms.clean import warm_up
 from transforms.htmlclean import clean_html
 from transforms.render import render_visible_text
 from transforms.textclean import post_clean_lines
@@ -68,11 +71,6 @@ def test_render_keeps_chrome_one_block_per_line():
 def test_warm_up_reaches_dateparser_so_its_first_use_is_outside_any_time_limit(monkeypatch):
     """dateparser compiles every locale on its first call (over a second): warm_up must make
     that call, or a worker's first page with a year in a heading pays it inside its deadline."""
-    import htmldate.extractors
-    import htmldate.meta
-
-    from transforms.clean import warm_up
-
     htmldate.meta.reset_caches()  # an earlier test's warm_up left the heading's verdict cached
     sent = []
     parse = htmldate.extractors._external_date
