@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import collections
+import hashlib
+import random
 
 import datetime
 
@@ -16,7 +18,8 @@ from transforms.dedup import (FINGERPRINT, FIRST, DecideDuplicates, DeduplicateD
 from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, key_digest, packed_keys,
                                 partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, pack_id, split_sentences, unpack_id, verify, widest_paths,
-                                with_frequencies, sentence_hashes, worth_verifying)
+                                with_frequencies, sentence_hashes, worth_verifying, _worth_verifying_arrays,
+                                _worth_verifying_walk)
 from transforms.textclean import clean_text
 
 CONFIG = NearDupConfig()
@@ -282,6 +285,69 @@ def test_pair_partitions_do_not_depend_on_the_order_key_blobs_arrive_in():
     assert list(partition_pairs([], config)) == []
     # a page whose keys all fell elsewhere has no blob here; one alone in a partition pairs with nothing
     assert list(partition_pairs(members[:1], config)) == []
+
+
+def _pair_partitions(docs: dict[str, str], config: NearDupConfig, priors=frozenset()) -> list[list[bytes]]:
+    partitions = collections.defaultdict(list)
+    for doc_id, text in docs.items():
+        for partition, member in packed_keys(_fp(doc_id, text), doc_id in priors, config):
+            partitions[partition].append(member)
+    pair_partitions = collections.defaultdict(list)
+    for members in partitions.values():
+        for partition, packed in partition_pairs(members, config):
+            pair_partitions[partition].append(packed)
+    return [pair_partitions[key] for key in sorted(pair_partitions)]
+
+
+def _hex_ids(docs: dict[str, str]) -> dict[str, str]:
+    return {hashlib.sha256(name.encode()).hexdigest()[:16]: text for name, text in docs.items()}
+
+
+@pytest.mark.parametrize("docs, overrides", [
+    (_VARIED, {}), (_CROWDED, _FEW_KEYS), ({**_CROWDED, **_VARIED}, {}), ({**_CROWDED, **_VARIED}, _FEW_KEYS),
+    # document-level keys only (short texts), and pages with one informative sentence
+    ({"s1": ARTICLE.split(". ")[0], "s2": ARTICLE.split(". ")[0] + ".", "s3": REWORDED}, {"key_sentences": 0}),
+], ids=["varied", "crowded", "mixed", "mixed-few-keys", "document-keys"])
+def test_pairs_judged_as_arrays_are_those_of_the_walk(docs, overrides):
+    config = NearDupConfig(lsh_partitions=3, **overrides)
+    hex_docs = _hex_ids(docs)
+    chosen = []
+    for blobs in _pair_partitions(hex_docs, config, priors={next(iter(hex_docs))}):
+        walked = list(_worth_verifying_walk(blobs, config))
+        assert _worth_verifying_arrays(blobs, config) == walked
+        assert list(worth_verifying_pairs(blobs, config)) == walked
+        chosen += walked
+    assert chosen, "the documents should give some pair worth verifying"
+    assert _worth_verifying_arrays([], config) == []
+
+
+def test_random_pair_blobs_are_judged_as_the_walk_judges_them():
+    rng = random.Random(5)
+    config = NearDupConfig()
+    ids = [f"{rng.getrandbits(64):016x}" for _ in range(12)]
+    informative_of = {doc_id: rng.choice([0, 1, 2, 3, 8, 20]) for doc_id in ids}
+    for _ in range(200):
+        blobs = []
+        for _ in range(rng.randint(1, 3)):
+            blob = b""
+            for a in rng.sample(ids, rng.randint(1, 4)):
+                entries = b""
+                n = rng.randint(0, 12)
+                for _ in range(n):
+                    b = rng.choice(ids)
+                    hit = (0xFF, 0xFF) if rng.random() < 0.3 else (rng.randint(0, 6), rng.randint(0, 6))
+                    entries += pack_id(b) + bytes((informative_of[b], *hit))
+                blob += pack_id(a) + bytes((informative_of[a],)) + n.to_bytes(2, "little") + entries
+            blobs.append(blob)
+        assert _worth_verifying_arrays(blobs, config) == list(_worth_verifying_walk(blobs, config))
+
+
+def test_pairs_with_ids_of_any_form_are_walked():
+    config = NearDupConfig(lsh_partitions=1)
+    blobs = _pair_partitions({**_VARIED, **_hex_ids(_VARIED)}, config)[0]
+    assert _worth_verifying_arrays(blobs, config) is None  # "a", "b": not packed hex ids
+    pairs = list(worth_verifying_pairs(blobs, config))
+    assert pairs == list(_worth_verifying_walk(blobs, config)) and ("a", "a2") in pairs
 
 
 @pytest.mark.parametrize("doc_id", ["0123456789abcdef", "a", "ÆØÅ-ünïcode", "0123456789ABCDEF", "0123456789abcde"])
