@@ -622,7 +622,9 @@ def _worth_verifying_walk(blobs: Iterable[bytes], config: NearDupConfig) -> Iter
             yield pair
 
 
-_PAIR_ENTRY_BYTES = 12  # b (9, packed hex id) | informative sentences of b | key sentence of a | of b
+# With packed hex ids (`pack_id`) every part of a pair blob (`partition_pairs`) has one size:
+_PAIR_HEADER_BYTES = 12  # a (9) | informative sentences of a (1) | pairs (2)
+_PAIR_ENTRY_BYTES = 12  # b (9) | informative sentences of b (1) | key sentence of a (1) | of b (1)
 
 
 def _worth_verifying_arrays(blobs: Sequence[bytes], config: NearDupConfig) -> list[tuple[str, str]] | None:
@@ -640,11 +642,11 @@ def _worth_verifying_arrays(blobs: Sequence[bytes], config: NearDupConfig) -> li
         while at < len(blob):
             if blob[at] != _PACKED_HEX:
                 return None
-            n_pairs = int.from_bytes(blob[at + 10:at + 12], "little")
+            n_pairs = int.from_bytes(blob[at + 10:at + _PAIR_HEADER_BYTES], "little")
             firsts.append(blob[at + 1:at + 9])
             first_sizes.append(blob[at + 9])
             counts.append(n_pairs)
-            at += 12
+            at += _PAIR_HEADER_BYTES
             chunks.append(np.frombuffer(blob, dtype=np.uint8, count=n_pairs * _PAIR_ENTRY_BYTES, offset=at))
             at += n_pairs * _PAIR_ENTRY_BYTES
     if not chunks:
