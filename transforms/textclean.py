@@ -42,6 +42,7 @@ import math
 import re
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -169,6 +170,11 @@ class TreeEnsemble:
     the leaves they leave possible: one table lookup per feature instead of a walk (~1.9 ms per
     page and stage on the dev pages, 4x faster). Leaf values are then added in the reference
     walk's order.
+
+    Features with few thresholds (the flags, the small counts) share one lookup: their ranks
+    combine into one index into a table of the ANDs of their rows, built here once, so a page
+    costs 25 lookups instead of 44 in stage 1 and 33 instead of 51 in stage 2 (with the
+    summing below, -20% of the scoring time on the bench corpus's text pages).
     """
 
     def __init__(self, stage: dict) -> None:
@@ -206,6 +212,7 @@ class TreeEnsemble:
             for (_, tree_index, ruled_out), rank in zip(entries, ranks):
                 table[rank + 1:, tree_index] &= self.all_leaves ^ self.mask_dtype(ruled_out)
             self.tables.append((feature, thresholds, table))
+        self.lookups = _combined_lookups(self.tables, self.n_trees, self.all_leaves)
 
     def probabilities(self, rows: list[list[float]]) -> list[float]:
         if not rows:
@@ -216,18 +223,67 @@ class TreeEnsemble:
 
     def _raw_scores(self, x: np.ndarray) -> np.ndarray:
         possible = np.full((len(x), self.n_trees), self.all_leaves, dtype=self.mask_dtype)
-        for feature, thresholds, table in self.tables:
-            # side="left" counts the thresholds below the value: one equal to the value passes
-            # `x <= threshold`, as in the walk.
-            possible &= np.take(table, np.searchsorted(thresholds, x[:, feature], side="left"), axis=0)
+        for lookup in self.lookups:
+            possible &= np.take(lookup.table, lookup.rows(x), axis=0)
         lowest = possible & (~possible + self.mask_dtype(1))
         leaf = np.frexp(lowest.astype(np.float64))[1] - 1  # exact: a power of two
-        terms = np.empty((len(x), self.n_trees + 1), dtype=np.float64)
-        terms[:, 0] = self.init
-        terms[:, 1:] = np.take(self.leaf_value, leaf + self.tree_offset)
-        # accumulate adds one term at a time, left to right, as the walk does (np.sum adds
-        # pairwise, which can differ in the last bit).
-        return np.add.accumulate(terms, axis=1)[:, -1]
+        # One row per tree, one column per line: a sum over the rows (axis 0, not the
+        # contiguous one) adds them one at a time in tree order, as the walk does; a sum along
+        # the contiguous axis would add pairwise, which can differ in the last bit.
+        terms = np.empty((self.n_trees + 1, len(x)), dtype=np.float64)
+        terms[0] = self.init
+        terms[1:] = np.take(self.leaf_value, (leaf + self.tree_offset).T)
+        return np.add.reduce(terms, axis=0)
+
+
+# Rows of a combined lookup table at most (x 300 trees x 4 bytes: ~1.2 MB, cache-sized).
+COMBINED_LOOKUP_MAX_ROWS = 1024
+
+
+class _Lookup(NamedTuple):
+    """One table lookup per line: the features it covers, their thresholds, and per feature
+    the stride of its rank in the combined row index (the last feature's is 1)."""
+
+    features: tuple[int, ...]
+    thresholds: tuple[np.ndarray, ...]
+    strides: tuple[int, ...]
+    table: np.ndarray
+
+    def rows(self, x: np.ndarray) -> np.ndarray:
+        index = None
+        for feature, thresholds, stride in zip(self.features, self.thresholds, self.strides):
+            # side="left" counts the thresholds below the value: one equal to the value passes
+            # `x <= threshold`, as in the walk (and NaN, sorted last, fails every test).
+            rank = np.searchsorted(thresholds, x[:, feature], side="left")
+            if stride != 1:
+                rank *= stride
+            index = rank if index is None else index + rank
+        return index
+
+
+def _combined_lookups(tables: list[tuple[int, np.ndarray, np.ndarray]], n_trees: int,
+                      all_leaves: np.integer) -> list[_Lookup]:
+    """Per-feature tables (feature, thresholds, table[rank, tree]) packed into lookups: features
+    with the fewest thresholds first, grouped while the product of their rank counts stays
+    within COMBINED_LOOKUP_MAX_ROWS; the rest keep a table each."""
+    groups: list[list[tuple[int, np.ndarray, np.ndarray]]] = []
+    rows = COMBINED_LOOKUP_MAX_ROWS + 1
+    for entry in sorted(tables, key=lambda entry: (len(entry[2]), entry[0])):
+        if rows * len(entry[2]) > COMBINED_LOOKUP_MAX_ROWS:
+            groups.append([])
+            rows = 1
+        groups[-1].append(entry)
+        rows *= len(entry[2])
+    lookups = []
+    for group in groups:
+        combined = np.full((1, n_trees), all_leaves, dtype=type(all_leaves))
+        for _, _, table in group:  # the first feature's rank varies slowest
+            combined = (combined[:, None, :] & table[None, :, :]).reshape(-1, n_trees)
+        sizes = [len(table) for _, _, table in group]
+        strides = tuple(math.prod(sizes[i + 1:]) for i in range(len(group)))
+        lookups.append(_Lookup(tuple(entry[0] for entry in group), tuple(entry[1] for entry in group),
+                               strides, np.ascontiguousarray(combined)))
+    return lookups
 
 
 # Leaf masks are one machine word per tree; the trainer grows trees of at most 31 leaves.
