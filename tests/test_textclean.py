@@ -208,6 +208,86 @@ def test_compiled_trees_match_the_walk_at_thresholds_and_non_finite_values():
         assert model_probabilities(model[stage], rows) == [model_probability(model[stage], r) for r in rows]
 
 
+
+def _rows_for(stage: dict, width: int, count: int, rng) -> list[list[float]]:
+    """Rows whose values sit on the stage's thresholds, next to them, or are special floats."""
+    import math
+
+    thresholds = [t for tree in stage["trees"] for t in tree["threshold"]]
+    specials = (float("inf"), -float("inf"), float("nan"), 0.0, -0.0)
+    rows = []
+    for _ in range(count):
+        row = []
+        for _ in range(width):
+            pick = rng.random()
+            if pick < 0.5:
+                row.append(rng.choice(thresholds))
+            elif pick < 0.75:
+                row.append(math.nextafter(rng.choice(thresholds), rng.choice((-math.inf, math.inf))))
+            else:
+                row.append(rng.choice(specials))
+        rows.append(row)
+    return rows
+
+
+def test_compiled_trees_match_the_walk_on_one_line_and_a_block_of_one():
+    """One line (a one-line page), and 2,049 lines (a last block of one line) must score like
+    the walk too: NumPy's sums change their order with the shape of what they sum."""
+    import random
+
+    from transforms.textclean import ROWS_PER_BLOCK, load_model, model_probabilities, model_probability
+
+    model = load_model()
+    if model is None:
+        pytest.skip("no shipped line model")
+    rng = random.Random(11)
+    for stage, width in (("stage1", len(model["feature_names"])),
+                         ("stage2", len(model["feature_names"]) + len(model["context_feature_names"]))):
+        walk = {}
+        rows = _rows_for(model[stage], width, ROWS_PER_BLOCK + 1, rng)
+        for count in (1, 2, 3, ROWS_PER_BLOCK + 1):
+            expected = [walk.setdefault(i, model_probability(model[stage], rows[i])) for i in range(count)]
+            assert model_probabilities(model[stage], rows[:count]) == expected, (stage, count)
+
+
+def _random_tree(rng, n_leaves: int, width: int, thresholds_of) -> dict:
+    """A tree grown by splitting random leaves until it has n_leaves, in the exported format."""
+    feature, threshold, left, right, value = [0], [0.0], [-1], [-1], [rng.uniform(-1, 1)]
+    leaves = [0]
+    while len(leaves) < n_leaves:
+        node = leaves.pop(rng.randrange(len(leaves)))
+        f = rng.randrange(width)
+        feature[node], threshold[node] = f, rng.choice(thresholds_of[f])
+        left[node], right[node] = len(feature), len(feature) + 1
+        for _ in range(2):
+            leaves.append(len(feature))
+            feature.append(0), threshold.append(0.0), left.append(-1), right.append(-1)
+            value.append(rng.uniform(-1, 1))
+    return {"feature": feature, "threshold": threshold, "left": left, "right": right, "value": value}
+
+
+def test_compiled_trees_match_the_walk_on_wide_trees_and_a_feature_of_many_thresholds():
+    """Paths the shipped model does not take: trees of more than 32 leaves (64-bit leaf masks),
+    a feature with more distinct thresholds than a combined table may hold, and enough flags
+    to fill more than one combined table."""
+    import random
+
+    from transforms.textclean import COMBINED_LOOKUP_MAX_ROWS, model_probabilities, model_probability
+
+    rng = random.Random(3)
+    width = 16
+    thresholds_of = {f: [0.5] for f in range(12)}  # flags
+    thresholds_of[12] = [float(t) for t in range(COMBINED_LOOKUP_MAX_ROWS + 500)]
+    thresholds_of[13] = [rng.uniform(-3, 3) for _ in range(40)]
+    thresholds_of[14] = [1.0, 2.0, 3.0]
+    thresholds_of[15] = [rng.uniform(0, 1) for _ in range(9)]
+    trees = [_random_tree(rng, rng.randint(2, 60), width, thresholds_of) for _ in range(400)]
+    stage = {"init": 0.25, "trees": trees}
+    assert max(len(t["feature"]) for t in trees) > 2 * 32  # some tree has over 32 leaves
+    for count in (1, 7, 300):
+        rows = _rows_for(stage, width, count, rng)
+        assert model_probabilities(stage, rows) == [model_probability(stage, row) for row in rows], count
+
 def test_ascii_twin_refuses_patterns_whose_lower_cased_search_would_differ():
     import re
 
