@@ -341,3 +341,14 @@ def test_a_page_of_headline_shaped_lines_is_cleaned_to_a_fixed_point():
     lines = [f"Zq{i} Wxv{i} Plk{i} Rrt" for i in range(12)]
     once = clean_text("\n\n".join(lines[:3] + ["Back to top"] + lines[3:]))
     assert clean_text(once.text).text == once.text
+
+
+def test_a_model_with_a_nan_threshold_is_refused():
+    """The walk sends every value right of a NaN threshold; the leaf masks cannot, so such a
+    model must fail when compiled instead of scoring differently."""
+    from transforms.textclean import TreeEnsemble
+
+    tree = {"feature": [0, 0, 0], "threshold": [float("nan"), 0.0, 0.0], "left": [1, -1, -1],
+            "right": [2, -1, -1], "value": [0.0, 1.0, 2.0]}
+    with pytest.raises(ValueError, match="NaN threshold"):
+        TreeEnsemble({"init": 0.0, "trees": [tree]})

@@ -206,6 +206,8 @@ class TreeEnsemble:
         for feature in sorted(splits):
             entries = splits[feature]
             thresholds = np.unique(np.array([entry[0] for entry in entries], dtype=np.float64))
+            if np.isnan(thresholds).any():  # sorted last, it would send NaN values left, unlike the walk
+                raise ValueError(f"feature {feature} has a NaN threshold")
             table = np.full((len(thresholds) + 1, self.n_trees), self.all_leaves, dtype=self.mask_dtype)
             ranks = np.searchsorted(thresholds, [entry[0] for entry in entries]).tolist()
             for (_, tree_index, ruled_out), rank in zip(entries, ranks):
