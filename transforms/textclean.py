@@ -202,7 +202,7 @@ class TreeEnsemble:
         self.tree_offset = np.arange(self.n_trees, dtype=np.intp) * stride
         # Per feature: its distinct thresholds ascending, and table[k, tree] = the leaves of
         # `tree` still possible once the value is above the k smallest of them.
-        self.tables: list[tuple[int, np.ndarray, np.ndarray]] = []
+        tables: list[tuple[int, np.ndarray, np.ndarray]] = []
         for feature in sorted(splits):
             entries = splits[feature]
             thresholds = np.unique(np.array([entry[0] for entry in entries], dtype=np.float64))
@@ -212,8 +212,8 @@ class TreeEnsemble:
             ranks = np.searchsorted(thresholds, [entry[0] for entry in entries]).tolist()
             for (_, tree_index, ruled_out), rank in zip(entries, ranks):
                 table[rank + 1:, tree_index] &= self.all_leaves ^ self.mask_dtype(ruled_out)
-            self.tables.append((feature, thresholds, table))
-        self.lookups = _combined_lookups(self.tables, self.n_trees, self.mask_dtype)
+            tables.append((feature, thresholds, table))
+        self.lookups = _combined_lookups(tables, self.n_trees, self.mask_dtype)
 
     def probabilities(self, rows: list[list[float]]) -> list[float]:
         if not rows:
@@ -223,22 +223,20 @@ class TreeEnsemble:
                 for value in self._raw_scores(x[start:start + ROWS_PER_BLOCK]).tolist()]
 
     def _raw_scores(self, x: np.ndarray) -> np.ndarray:
-        if len(x) == 1:
-            # The sum below adds in tree order only while the tree axis is not the fast one in
-            # memory (NumPy sums the fast axis pairwise); with one line it would be.
-            return self._raw_scores(np.repeat(x, 2, axis=0))[:1]
         possible = np.full((len(x), self.n_trees), self.all_leaves, dtype=self.mask_dtype)
         for lookup in self.lookups:
             possible &= np.take(lookup.table, lookup.table_index(x), axis=0)
         lowest = possible & (~possible + self.mask_dtype(1))
         leaf = np.frexp(lowest.astype(np.float64))[1] - 1  # exact: a power of two
-        # One row per tree, one column per line: NumPy sums an axis that is not the fast one
-        # in memory by adding its entries one at a time, here in tree order as the walk does;
-        # along the fast axis it adds pairwise, which can differ in the last bit.
-        terms = np.empty((self.n_trees + 1, len(x)), dtype=np.float64)
-        terms[0] = self.init
-        terms[1:] = np.take(self.leaf_value, (leaf + self.tree_offset).T)
-        return np.add.reduce(terms, axis=0)
+        # One row per tree, one column per line, and two columns at least: NumPy sums an axis
+        # that is not the fast one in memory by adding its entries one at a time, here in tree
+        # order as the walk does; along the fast axis (the tree axis, were there one column)
+        # it adds pairwise, which can differ in the last bit.
+        lines = len(x)
+        terms = np.zeros((self.n_trees + 1, max(lines, 2)), dtype=np.float64)
+        terms[0, :lines] = self.init
+        terms[1:, :lines] = np.take(self.leaf_value, (leaf + self.tree_offset).T)
+        return np.add.reduce(terms, axis=0)[:lines]
 
 
 # Rows of a combined lookup table at most: 1.2 MB for 300 trees of 32-bit masks, cache-sized.
