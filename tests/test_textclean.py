@@ -304,6 +304,48 @@ def test_caseless_searches_agree_with_ignorecase(text):
             assert len(twin.findall(folded)) == len(pattern.findall(text))
 
 
+def _dispatched_pairs():
+    from transforms import cleanfeatures as cf
+
+    return ((cf.CHROME_WORDS_RE, cf._CHROME_WORDS_FAST), (cf.COOKIE_RE, cf._COOKIE_FAST),
+            (cf.CONSENT_RE, cf._CONSENT_FAST), (cf.COPYRIGHT_RE, cf._COPYRIGHT_FAST),
+            (cf.DATE_WORD_RE, cf._DATE_WORD_FAST), (cf.DATE_FILLER_RE, cf._DATE_FILLER_FAST))
+
+
+def test_patterns_grouped_by_first_character_find_the_same_matches():
+    import re
+
+    from transforms.cleanfeatures import _top_level_branches
+
+    texts = [line for name in ("000", "001", "002", "003", "004") for line in split_lines(seed(name))]
+    for pattern, grouped in _dispatched_pairs():
+        body = pattern.pattern.removeprefix(r"\b(?:")
+        # every alternative's own words, in three cases, glued to neighbours and standing alone
+        words_of = [re.sub(r"\\.|[\[\]()?:*+|]", "", branch) for branch in _top_level_branches(body)]
+        for word in words_of:
+            texts += [word, word.upper(), word.title(), f"x{word}", f"{word}x", f"{word}s 12 {word}."]
+        texts += ["İ ACCEPT Şubat ſhare", "Kasım 2024 · MAYIS 3", "sign in, signin, sign  in"]
+        for text in texts:
+            assert [m.span() for m in grouped.finditer(text)] == [m.span() for m in pattern.finditer(text)], \
+                (pattern.pattern[:30], text)
+
+
+def test_grouping_by_first_character_keeps_the_written_order_and_refuses_what_it_cannot_keep():
+    import re
+
+    from transforms.cleanfeatures import first_char_dispatch
+
+    # leftmost alternative first, as sre does: "ab" before "abc" within the "a" group
+    assert first_char_dispatch(re.compile(r"ab|b|abc")).findall("abc b") == ["ab", "b"]
+    assert first_char_dispatch(re.compile(r"\b(?:[àa] lire|al)\b\.?", re.I)).findall("À LIRE. al") == ["À LIRE.", "al"]
+    for bad in (re.compile(r"\b(?:ıx|iy)\b", re.I),  # "ı" matches "i": a match could move to another group
+                re.compile(r"a+|b"), re.compile(r"\d|a"), re.compile(r"(a)|b"),
+                re.compile(r"[ab](c)|d"),  # the class's branch would be copied with its group
+                re.compile(r"a|b", re.X), re.compile(r"abc"), re.compile(r"\b(?:a|b)|c")):
+        with pytest.raises(ValueError):
+            first_char_dispatch(bad)
+
+
 def test_later_passes_reuse_line_facts_without_changing_features():
     from transforms.textclean import LineMemo
 
