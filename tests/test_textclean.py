@@ -346,6 +346,21 @@ def test_grouping_by_first_character_keeps_the_written_order_and_refuses_what_it
             first_char_dispatch(bad)
 
 
+@pytest.mark.parametrize("text", [
+    "Plain ASCII, 2024: 12 digits & symbols!", "Ünïcödé — “quotes” · bullets • 2024",
+    "٢٠٢٤ Arabic-Indic and ２０２４ full-width digits", "Пример: 3 строки; № 5", "中文，标点。１２３",
+    "tabs\tand\u00a0no-break\u2009thin spaces\x1c", "emoji 🙂 ⅷ ½ ²", "",
+])
+def test_digit_and_symbol_shares_count_every_character_by_its_unicode_class(text):
+    from transforms.cleanfeatures import FEATURE_NAMES
+
+    row = line_features(analyse_lines([text])[0])[0]
+    chars = max(len(text.rstrip()), 1)
+    assert row[FEATURE_NAMES.index("digit_share")] == sum(ch.isdigit() for ch in text) / chars
+    assert row[FEATURE_NAMES.index("nonalnum_share")] == sum(
+        not (ch.isalnum() or ch.isspace()) for ch in text) / chars
+
+
 def test_later_passes_reuse_line_facts_without_changing_features():
     from transforms.textclean import LineMemo
 

@@ -562,12 +562,14 @@ def _own_features(info: LineInfo) -> tuple[float, ...]:
     folded = fold(text)
     ntok = info.units or 1
     alpha = [t for t in info.tokens if t[:1].isalpha()]
-    if text.isascii():
-        digits = len(text.translate(_ASCII_NOT_DIGIT))
-        symbols = len(text.translate(_ASCII_ALNUM_OR_SPACE))
-    else:
-        digits = sum(ch.isdigit() for ch in text)
-        symbols = sum(1 for ch in text if not (ch.isalnum() or ch.isspace()))
+    # translate() drops, in C, the ASCII characters that do not count; what is left (the ASCII
+    # ones that do, and every non-ASCII one) is tested one by one only when it is not all ASCII
+    kept_digits = text.translate(_ASCII_NOT_DIGIT)
+    digits = len(kept_digits) if kept_digits.isascii() else sum(map(str.isdigit, kept_digits))
+    kept_symbols = text.translate(_ASCII_ALNUM_OR_SPACE)
+    # no character is both alphanumeric and a space: the two counts do not overlap
+    symbols = len(kept_symbols) if kept_symbols.isascii() else (
+        len(kept_symbols) - sum(map(str.isalnum, kept_symbols)) - sum(map(str.isspace, kept_symbols)))
     return (
         _log(info.chars),
         float(info.terminal),
