@@ -13,7 +13,7 @@ import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
 from typing import NamedTuple
 
 WORD_RE = re.compile(r"\w+")
@@ -366,7 +366,10 @@ _STOPWORDS_LOCK = threading.Lock()
 
 
 def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
-    """word -> languages whose stop list holds it (each once); loaded once per process, lazily."""
+    """word -> languages whose stop list holds it (each once); loaded once per process, lazily.
+
+    One-letter words are left out: "U.S." gives the tokens "u" and "s", stop words in several
+    Slavic lists, so one-letter tokens never vote."""
     global _STOPWORDS
     if _STOPWORDS is None:
         with _STOPWORDS_LOCK:
@@ -381,7 +384,7 @@ def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
                         if lang_id not in ids:  # once per list, so votes count tokens
                             ids.append(lang_id)
                 _STOPLIST_NAMES[:] = names
-                _STOPWORDS = {w: tuple(ids) for w, ids in index.items()}
+                _STOPWORDS = {w: tuple(ids) for w, ids in index.items() if len(w) > 1}
     return _STOPWORDS, _STOPLIST_NAMES
 
 
@@ -391,8 +394,7 @@ def _vote_ids(tokens: list[str]) -> list[int]:
     over ones whose lists overlap, e.g. English and Simple English), so a language's count in
     Counter(ids) is the number of the line's tokens in its stop list."""
     index, _ = stopword_index()
-    # "U.S." -> "u", "s": stop words in several Slavic lists, so one-letter tokens never vote.
-    return list(chain.from_iterable(index.get(token, ()) for token in tokens if len(token) > 1))
+    return list(chain.from_iterable(map(index.get, tokens, repeat(()))))
 
 
 # ----------------------------------------------------------------------------- lines
