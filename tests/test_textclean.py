@@ -338,9 +338,15 @@ def test_grouping_by_first_character_keeps_the_written_order_and_refuses_what_it
     # leftmost alternative first, as sre does: "ab" before "abc" within the "a" group
     assert first_char_dispatch(re.compile(r"ab|b|abc")).findall("abc b") == ["ab", "b"]
     assert first_char_dispatch(re.compile(r"\b(?:[àa] lire|al)\b\.?", re.I)).findall("À LIRE. al") == ["À LIRE.", "al"]
+    # a "]" first in a class is a member: the "|" and ")" inside the class are not syntax
+    for source in (r"a[^]|x]|b", r"a[]|)]|b"):
+        original, grouped = re.compile(source), first_char_dispatch(re.compile(source))
+        for text in ("a(", "a)", "a|", "a]", "ax", "ab b", "x]"):
+            assert grouped.findall(text) == original.findall(text), (source, text)
     for bad in (re.compile(r"\b(?:ıx|iy)\b", re.I),  # "ı" matches "i": a match could move to another group
-                re.compile(r"a+|b"), re.compile(r"\d|a"), re.compile(r"(a)|b"),
-                re.compile(r"[ab](c)|d"),  # the class's branch would be copied with its group
+                re.compile(r"a+|b"), re.compile(r"\d|a"),
+                re.compile(r"a(x)|b(y)|a(z)"),  # grouped, (z) would become group 2
+                re.compile(r"[ab](?P<n>c)|d"),  # the class's branch would be copied with its group
                 re.compile(r"a|b", re.X), re.compile(r"abc"), re.compile(r"\b(?:a|b)|c")):
         with pytest.raises(ValueError):
             first_char_dispatch(bad)
@@ -359,6 +365,13 @@ def test_digit_and_symbol_shares_count_every_character_by_its_unicode_class(text
     assert row[FEATURE_NAMES.index("digit_share")] == sum(ch.isdigit() for ch in text) / chars
     assert row[FEATURE_NAMES.index("nonalnum_share")] == sum(
         not (ch.isalnum() or ch.isspace()) for ch in text) / chars
+
+
+def test_one_letter_tokens_never_vote():
+    from transforms.cleanfeatures import _vote_ids
+
+    assert _vote_ids(["u", "s", "a", "i", "o"]) == []
+    assert _vote_ids(["the"]) != []
 
 
 def test_later_passes_reuse_line_facts_without_changing_features():

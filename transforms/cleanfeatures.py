@@ -157,6 +157,11 @@ def _scan(source: str, start: int = 0):
             in_class = char != "]"
         elif char == "[":
             in_class = True
+            # a "]" first in a class ("[]a]", "[^]a]") is a member, not the class's end
+            i += 2 if source[i + 1:i + 2] == "^" else 1
+            if source[i:i + 1] == "]":
+                i += 1
+            continue
         else:
             if char == ")":
                 depth -= 1
@@ -201,9 +206,11 @@ def first_char_dispatch(pattern: re.Pattern) -> re.Pattern:
     branches in their written order, and branches in different groups cannot both match at one
     place (checked: no two group characters match each other under the pattern's flags, e.g.
     "ı" and "i" under re.IGNORECASE), so every search finds the match the original finds.
-    Raises ValueError for a pattern of any other shape.
+    Raises ValueError for a pattern of any other shape, and for one with capturing groups.
     """
     source, prefix, suffix = pattern.pattern, "", ""
+    if pattern.groups:  # moved into groups, they would be numbered in another order
+        raise ValueError(f"capturing groups in {source[:40]!r}")
     if pattern.flags & re.VERBOSE:  # its white space and comments are not literal characters
         raise ValueError(f"verbose pattern {source[:40]!r}")
     if source.startswith(r"\b(?:"):
@@ -234,10 +241,7 @@ def first_char_dispatch(pattern: re.Pattern) -> re.Pattern:
                     or re.fullmatch(re.escape(second), first, pattern.flags)):
                 raise ValueError(f"{first!r} and {second!r} match each other in {source[:40]!r}")
     body = "|".join(f"{re.escape(char)}(?:{'|'.join(rests)})" for char, rests in groups.items())
-    grouped = re.compile(f"{prefix}(?:{body}){suffix}", pattern.flags)
-    if grouped.groups != pattern.groups:  # findall would return other things
-        raise ValueError(f"capturing groups in {source[:40]!r}")
-    return grouped
+    return re.compile(f"{prefix}(?:{body}){suffix}", pattern.flags)
 
 
 _DROP_ASCII = dict.fromkeys(range(128))
