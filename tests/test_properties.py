@@ -86,3 +86,30 @@ def test_a_lone_look_alike_pair_is_not_repaired():
 
     assert repair_mojibake("Quoted ”É here.") == ("Quoted ”É here.", False)
     assert repair_mojibake("Die BÃ¤ckerei Ã¶ffnet am MarktplatzstraÃŸe.")[1]
+
+
+@SETTINGS
+@given(st.lists(st.text(alphabet="ab \r", max_size=14), max_size=6).map("\n".join), st.integers(1, 12))
+def test_a_page_is_rejected_for_its_line_length_exactly_when_a_line_is_over_the_limit(text, limit):
+    from transforms.read import check_shape
+
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    try:
+        check_shape("\n".join(lines), ReadLimits(max_line_chars=limit))
+    except RejectError as exc:
+        assert exc.reason == "too_large" and max(map(len, lines)) > limit
+    else:
+        assert max(map(len, lines)) <= limit
+
+
+def test_line_breaks_are_normalised_before_the_line_limit_is_checked():
+    limits = ReadLimits(max_line_chars=10)
+    # 32 characters in all, no line over 10 once CRLF and CR are line breaks
+    page = page_from_bytes("page.txt", b"0123456789\r\n0123456789\r0123456789", limits)
+    assert page.content == "0123456789\n0123456789\n0123456789"
+    try:
+        page_from_bytes("page.txt", b"0123456789\r\n0123456789X", limits)
+    except RejectError as exc:
+        assert exc.reason == "too_large" and "11 characters" in exc.detail
+    else:
+        raise AssertionError("an 11-character line passed a 10-character limit")

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import zlib
+from itertools import islice
 from typing import Any, Iterator, Sequence
 
 import apache_beam as beam
@@ -212,7 +213,9 @@ def check_shape(text: str, limits: ReadLimits) -> None:
     n_lines = text.count("\n") + 1
     if n_lines > limits.max_lines:
         raise RejectError("too_large", f"{n_lines:,} lines is over the limit of {limits.max_lines:,}")
-    longest = max((len(line) for line in text.split("\n")), default=0)
+    if len(text) <= limits.max_line_chars:
+        return  # no line can be longer than the whole text: skips splitting every page into lines
+    longest = max(map(len, text.split("\n")))
     if longest > limits.max_line_chars:
         raise RejectError(
             "too_large", f"a line of {longest:,} characters is over the limit of {limits.max_line_chars:,}")
@@ -233,8 +236,10 @@ def repair_mojibake(text: str) -> tuple[str, bool]:
 
     ftfy's `fix_encoding` only: it reverses encoding mix-ups when its badness heuristic is
     sure, and leaves quotes, widths and everything else as they are."""
-    if len(_MOJIBAKE_PAIR.findall(text)) < MIN_MOJIBAKE_REPAIRS:
-        return text, False  # ftfy costs ~40 ms on a 200 KB page; most pages have no mojibake
+    if sum(1 for _ in islice(_MOJIBAKE_PAIR.finditer(text), MIN_MOJIBAKE_REPAIRS)) < MIN_MOJIBAKE_REPAIRS:
+        # ftfy costs ~40 ms on a 200 KB page; most pages have no mojibake. Counting stops at
+        # the threshold (listing every pair: 0.29 ms a bench page, against 0.20 for one search).
+        return text, False
     fixed = ftfy.fix_encoding(text)
     # Each repaired sequence shrinks the text (2-4 characters become 1). Real mojibake breaks
     # every accented letter of a page; one or two look-alike pairs are more likely valid text
@@ -253,7 +258,11 @@ def page_from_bytes(source: str, data: bytes, limits: ReadLimits) -> RawPage:
     elif source.lower().endswith(".gz"):
         raise RejectError("read_error", "the file is named .gz but is not gzip data")
     text, encoding = decode_bytes(data)
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    # each replace scans the whole page; almost no page has either character
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     text, repaired = repair_mojibake(text)
     if repaired:
         encoding += MOJIBAKE_REPAIRED
