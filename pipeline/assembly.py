@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import IngestOptions
 from transforms.clean import DOCUMENTS, CleanDocuments
@@ -76,12 +77,14 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
               | "DetectLanguage" >> beam.ParDo(DetectLanguage())
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
     config = dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
-    # Fingerprints wait in spill files where a random read is cheap: a local disk (transforms.spill).
+    # Fingerprints, LSH keys and colliding pairs wait in spill files where a random read is cheap:
+    # a local disk (transforms.spill).
     spill = "://" not in layout.staging_root()
     slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(
         StageDocuments(layout, options.num_shards, config, spill_fingerprints=spill))
+    spill_folder = FileSystems.join(layout.staging_root(), "dedup") if spill else None
     decided = (((slim, earlier) if layout.incremental else slim)
-               | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental))
+               | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental, spill_folder=spill_folder))
     written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:

@@ -56,8 +56,8 @@ def test_load_fingerprint_passes_an_inline_fingerprint_through():
     assert spill.load_fingerprint("a", fp) is fp
 
 
-@pytest.mark.parametrize("with_index", [True, False])
-def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_path, with_index):
+@pytest.mark.parametrize("with_index,spill_keys_and_pairs", [(True, False), (False, False), (False, True)])
+def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_path, with_index, spill_keys_and_pairs):
     docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT), _doc("a2", ARTICLE.upper())]
     staged = str(tmp_path / "staged.parquet")
     writer = spill.SpillWriter(staged)
@@ -69,14 +69,39 @@ def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_pat
                 ("b", "duplicate", "a", "near"), ("a2", "duplicate", "a", "exact")]
     inline_index = sorted((row["doc_id"], row["sentences"]) for row in (index_row(s, "r") for s in inline)
                           if row["doc_id"] in ("a", "c"))
+    folder = tmp_path / "dedup"
     with TestPipeline(runner="FnApiRunner") as p:
-        decided = p | beam.Create(spilled) | DecideDuplicates(CONFIG, with_index=with_index)
+        decided = p | beam.Create(spilled) | DecideDuplicates(
+            CONFIG, with_index=with_index, spill_folder=str(folder) if spill_keys_and_pairs else None)
         assert_that(decided["decisions"] | "Ids" >> beam.Map(lambda d: (d[0][0], d[1][0], d[1][1], d[1][2])),
                     equal_to(expected), label="decisions")
         rows = decided["index"] | "Rows" >> beam.ParDo(IndexRows("r"))
         assert_that(rows | "Sentences" >> beam.Map(lambda row: (row["doc_id"], row["sentences"])),
                     equal_to(inline_index if with_index else []), label="index")
     assert not spill._SPILLS._handles, "a step that read spilled fingerprints left their files open"
+    # the keys, and the near pair (a, b) they make, went through files exactly when asked
+    assert bool(list(folder.glob("*" + spill.KEYS_SUFFIX))) == spill_keys_and_pairs
+    assert bool(list(folder.glob("*" + spill.PAIRS_SUFFIX))) == spill_keys_and_pairs
+
+
+def test_key_blobs_read_back_in_order_and_a_cut_file_is_an_error(tmp_path):
+    blobs = [b"", b"\x00" * 5, bytes(range(256)) * 300, b"last"]
+    writer = spill.KeyBlobWriter(str(tmp_path))
+    for blob in blobs:
+        writer.write(blob)
+    writer.close()
+    assert spill.read_key_blobs(writer.path) == blobs
+    with open(writer.path, "r+b") as handle:
+        handle.truncate(len(blobs[2]))  # inside the third blob
+    with pytest.raises(IOError, match="ends inside a blob"):
+        spill.read_key_blobs(writer.path)
+
+
+def test_a_pair_blob_reads_back_as_written(tmp_path):
+    blobs = [b"", bytes(range(256)) * 3, b"\xff" * 70_000]
+    paths = [spill.write_pair_blob(str(tmp_path / "pairs"), blob) for blob in blobs]
+    assert len(set(paths)) == 3
+    assert [spill.read_pair_blob(path) for path in paths] == blobs
 
 
 @pytest.mark.parametrize("spill_fingerprints", [True, False])

@@ -26,7 +26,8 @@ from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_
                                 partition_of, partition_pairs, sentence_hashes, unpack_id, verify, widest_paths,
                                 with_frequencies, worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
-from transforms.spill import SpillWriter, close_spills, load_fingerprint
+from transforms.spill import (KeyBlobWriter, SpillWriter, close_spills, load_fingerprint, read_key_blobs,
+                              read_pair_blob, write_pair_blob)
 
 LOG = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
@@ -235,15 +236,49 @@ class _AttachCounts(_ClosesSpills):
         yield from _attach_frequencies(item)
 
 
+class _SpillKeys(beam.DoFn):
+    """(doc_id, (fingerprint, rank)) -> (LSH partition, key file) once per partition a bundle
+    meets; the document's key blobs are appended to those files, closed at the end of the
+    bundle. The path goes out with the bundle's first blob for it, not from finish_bundle:
+    the DaskRunner drops what finish_bundle emits, and a shuffle is read only once the bundle
+    that wrote it has finished."""
+
+    def __init__(self, config: NearDupConfig, folder: str) -> None:
+        self._config = config
+        self._folder = folder
+
+    def start_bundle(self) -> None:
+        self._writers: dict[int, KeyBlobWriter] = {}
+
+    def process(self, kv: tuple[str, tuple[Fingerprint, tuple]]) -> Iterator[tuple[int, str]]:
+        _, (fp, rank) = kv
+        for partition, blob in packed_keys(fp, _is_prior(rank), self._config):
+            writer = self._writers.get(partition)
+            if writer is None:
+                writer = self._writers[partition] = KeyBlobWriter(self._folder)
+                yield partition, writer.path
+            writer.write(blob)
+
+    def finish_bundle(self) -> None:
+        writers, self._writers = self._writers, {}
+        for writer in writers.values():
+            writer.close()
+
+
 class NearDuplicates(beam.PTransform):
     """(doc_id, (fingerprint or where it was spilled, keep rank)) -> (doc_id, (kept doc_id,
     similarity)) for each document that is a near duplicate (earlier runs' documents rank
     first, see keep_rank). A spilled fingerprint (transforms.spill) is read back to make keys
-    and sentence hashes, and again only for the documents in a candidate pair."""
+    and sentence hashes, and again only for the documents in a candidate pair.
 
-    def __init__(self, config: NearDupConfig) -> None:
+    With `spill_folder`, LSH key blobs and the blobs of colliding pairs wait in files there and
+    only their paths are shuffled (transforms.spill): the same decisions, without the two
+    largest dedup shuffles in the runner's memory and in each local worker's."""
+
+    def __init__(self, config: NearDupConfig, spill_folder: str | None = None) -> None:
         super().__init__()
         self._config = config
+        self._spill_folder = spill_folder
 
     def expand(self, raw):
         config = self._config
@@ -257,12 +292,23 @@ class NearDuplicates(beam.PTransform):
             _, (fp, rank) = kv
             return packed_keys(fp, _is_prior(rank), config)
 
+        folder = self._spill_folder
+
+        def bucketed(kv):
+            blobs = kv[1] if folder is None else (blob for path in kv[1] for blob in read_key_blobs(path))
+            for target, blob in partition_pairs(blobs, config):
+                yield target, (blob if folder is None else write_pair_blob(folder, blob))
+
+        def worth_verifying(kv):
+            blobs = kv[1] if folder is None else [read_pair_blob(path) for path in kv[1]]
+            return worth_verifying_pairs(blobs, config)
+
         candidates = (loaded
-                      | "LshKeys" >> beam.FlatMap(keys)
+                      | "LshKeys" >> (beam.FlatMap(keys) if folder is None else beam.ParDo(_SpillKeys(config, folder)))
                       | "GroupByLshPartition" >> beam.GroupByKey()
-                      | "BucketPairs" >> beam.FlatMap(lambda kv: partition_pairs(kv[1], config))
+                      | "BucketPairs" >> beam.FlatMap(bucketed)
                       | "GroupPairsByFirst" >> beam.GroupByKey()
-                      | "EnoughCollisions" >> beam.FlatMap(lambda kv: worth_verifying_pairs(kv[1], config)))
+                      | "EnoughCollisions" >> beam.FlatMap(worth_verifying))
         seconds = candidates | "MarkSeconds" >> beam.Map(lambda pair: (pair[1], None))
         joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates, "seconds": seconds}
                   | "JoinCountsAndPairs" >> beam.CoGroupByKey()
@@ -345,15 +391,19 @@ class DecideDuplicates(beam.PTransform):
     Exact copies by body hash, then near copies (NearDuplicates) among the kept ones; every
     step keyed, on slim records only.
 
+    `spill_folder`: where LSH keys and colliding pairs wait instead of the shuffles (NearDuplicates).
+
     with_index=False (a run without `--state` writes no index) leaves "index" empty and drops
     the fingerprints before the last join, which then carries ~330 bytes a document instead of
     ~2.4 KB (the in-memory runner holds a shuffle's whole input, then its encoded output, until
     the step that reads it has run)."""
 
-    def __init__(self, config: NearDupConfig = NearDupConfig(), with_index: bool = True) -> None:
+    def __init__(self, config: NearDupConfig = NearDupConfig(), with_index: bool = True,
+                 spill_folder: str | None = None) -> None:
         super().__init__()
         self._config = config
         self._with_index = with_index
+        self._spill_folder = spill_folder
 
     def expand(self, inputs):
         slim, priors = inputs if isinstance(inputs, tuple) else (inputs, None)
@@ -374,7 +424,7 @@ class DecideDuplicates(beam.PTransform):
         if current is not None:
             fingerprints = ((fingerprints, current | "PriorFingerprints" >> beam.Map(_keyed_fingerprint))
                             | "WithPriorFingerprints" >> beam.Flatten())
-        near = fingerprints | "NearDuplicates" >> NearDuplicates(config)
+        near = fingerprints | "NearDuplicates" >> NearDuplicates(config, self._spill_folder)
         with_index = self._with_index
         decided = ({"kept": exact[KEPT] | "KeyKept" >> beam.Map(
                         lambda d: (d["doc_id"], d if with_index else {k: v for k, v in d.items() if k != "fp"})),
