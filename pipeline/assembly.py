@@ -7,7 +7,6 @@ from typing import Any, Sequence
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
-from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import IngestOptions
 from transforms.clean import DOCUMENTS, CleanDocuments
@@ -82,9 +81,9 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     spill = "://" not in layout.staging_root()
     slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(
         StageDocuments(layout, options.num_shards, config, spill_fingerprints=spill))
-    spill_folder = FileSystems.join(layout.staging_root(), "dedup") if spill else None
     decided = (((slim, earlier) if layout.incremental else slim)
-               | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental, spill_folder=spill_folder))
+               | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental,
+                                                   spill_folder=layout.dedup_spill_dir if spill else None))
     written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:

@@ -84,24 +84,24 @@ def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_pat
     assert bool(list(folder.glob("*" + spill.PAIRS_SUFFIX))) == spill_keys_and_pairs
 
 
-def test_key_blobs_read_back_in_order_and_a_cut_file_is_an_error(tmp_path):
+def test_blobs_read_back_in_order_and_a_cut_file_is_an_error(tmp_path):
     blobs = [b"", b"\x00" * 5, bytes(range(256)) * 300, b"last"]
-    writer = spill.KeyBlobWriter(str(tmp_path))
+    writer = spill.BlobFileWriter(str(tmp_path), spill.KEYS_SUFFIX)
     for blob in blobs:
         writer.write(blob)
     writer.close()
-    assert spill.read_key_blobs(writer.path) == blobs
+    assert list(spill.read_blobs([writer.path])) == blobs
     with open(writer.path, "r+b") as handle:
         handle.truncate(len(blobs[2]))  # inside the third blob
     with pytest.raises(IOError, match="ends inside a blob"):
-        spill.read_key_blobs(writer.path)
+        list(spill.read_blobs([writer.path]))
 
 
-def test_a_pair_blob_reads_back_as_written(tmp_path):
+def test_one_blob_files_read_back_as_written(tmp_path):
     blobs = [b"", bytes(range(256)) * 3, b"\xff" * 70_000]
-    paths = [spill.write_pair_blob(str(tmp_path / "pairs"), blob) for blob in blobs]
+    paths = [spill.write_blob_file(str(tmp_path / "pairs"), spill.PAIRS_SUFFIX, blob) for blob in blobs]
     assert len(set(paths)) == 3
-    assert [spill.read_pair_blob(path) for path in paths] == blobs
+    assert list(spill.read_blobs(paths)) == blobs
 
 
 @pytest.mark.parametrize("spill_fingerprints", [True, False])

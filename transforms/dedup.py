@@ -26,8 +26,8 @@ from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_
                                 partition_of, partition_pairs, sentence_hashes, unpack_id, verify, widest_paths,
                                 with_frequencies, worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
-from transforms.spill import (KeyBlobWriter, SpillWriter, close_spills, load_fingerprint, read_key_blobs,
-                              read_pair_blob, write_pair_blob)
+from transforms.spill import (KEYS_SUFFIX, PAIRS_SUFFIX, BlobFileWriter, SpillWriter, close_spills, load_fingerprint,
+                              read_blobs, write_blob_file)
 
 LOG = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
@@ -155,6 +155,12 @@ def _is_prior(rank: tuple) -> bool:
     return not rank[0]
 
 
+def _lsh_keys(kv: tuple[str, tuple[Fingerprint, tuple]], config: NearDupConfig) -> list[tuple[int, bytes]]:
+    """A document's LSH keys as (partition, blob) (`packed_keys`)."""
+    _, (fp, rank) = kv
+    return packed_keys(fp, _is_prior(rank), config)
+
+
 def _sentence_blobs(item: tuple[str, tuple[Fingerprint, tuple]], partitions: int) -> list[tuple[int, bytes]]:
     """A document's sentence hashes as (partition, doc_id | 8-byte hashes) blobs: one element
     per partition, not per sentence (see NearDupConfig.lsh_partitions)."""
@@ -248,14 +254,13 @@ class _SpillKeys(beam.DoFn):
         self._folder = folder
 
     def start_bundle(self) -> None:
-        self._writers: dict[int, KeyBlobWriter] = {}
+        self._writers: dict[int, BlobFileWriter] = {}
 
     def process(self, kv: tuple[str, tuple[Fingerprint, tuple]]) -> Iterator[tuple[int, str]]:
-        _, (fp, rank) = kv
-        for partition, blob in packed_keys(fp, _is_prior(rank), self._config):
+        for partition, blob in _lsh_keys(kv, self._config):
             writer = self._writers.get(partition)
             if writer is None:
-                writer = self._writers[partition] = KeyBlobWriter(self._folder)
+                writer = self._writers[partition] = BlobFileWriter(self._folder, KEYS_SUFFIX)
                 yield partition, writer.path
             writer.write(blob)
 
@@ -288,27 +293,22 @@ class NearDuplicates(beam.PTransform):
                   | "GroupSentencesByPartition" >> beam.GroupByKey()
                   | "CountSentenceDocs" >> beam.FlatMap(_count_sentences))
 
-        def keys(kv):
-            _, (fp, rank) = kv
-            return packed_keys(fp, _is_prior(rank), config)
-
         folder = self._spill_folder
 
-        def bucketed(kv):
-            blobs = kv[1] if folder is None else (blob for path in kv[1] for blob in read_key_blobs(path))
-            for target, blob in partition_pairs(blobs, config):
-                yield target, (blob if folder is None else write_pair_blob(folder, blob))
+        def blobs(values):  # a shuffle's values: the blobs themselves, or the files holding them
+            return values if folder is None else read_blobs(values)
 
-        def worth_verifying(kv):
-            blobs = kv[1] if folder is None else [read_pair_blob(path) for path in kv[1]]
-            return worth_verifying_pairs(blobs, config)
+        def bucketed(kv):
+            for target, blob in partition_pairs(blobs(kv[1]), config):
+                yield target, (blob if folder is None else write_blob_file(folder, PAIRS_SUFFIX, blob))
 
         candidates = (loaded
-                      | "LshKeys" >> (beam.FlatMap(keys) if folder is None else beam.ParDo(_SpillKeys(config, folder)))
+                      | "LshKeys" >> (beam.FlatMap(_lsh_keys, config) if folder is None
+                                      else beam.ParDo(_SpillKeys(config, folder)))
                       | "GroupByLshPartition" >> beam.GroupByKey()
                       | "BucketPairs" >> beam.FlatMap(bucketed)
                       | "GroupPairsByFirst" >> beam.GroupByKey()
-                      | "EnoughCollisions" >> beam.FlatMap(worth_verifying))
+                      | "EnoughCollisions" >> beam.FlatMap(lambda kv: worth_verifying_pairs(blobs(kv[1]), config)))
         seconds = candidates | "MarkSeconds" >> beam.Map(lambda pair: (pair[1], None))
         joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates, "seconds": seconds}
                   | "JoinCountsAndPairs" >> beam.CoGroupByKey()

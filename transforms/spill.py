@@ -12,9 +12,9 @@ A read is a seek and ~2 KB: cheap on a local disk, one request each on an object
 run staging on gs:// or s3:// keeps fingerprints in its records (pipeline.assembly).
 
 The two largest dedup shuffles wait the same way, and only file paths go through them: the
-LSH key blobs (224 MB at 100,000 pages; one file per bundle and LSH partition, `KeyBlobWriter`)
-and the blobs of colliding pairs (285 MB; one file per LSH partition and pair partition,
-`write_pair_blob`). On the in-memory runner a shuffle is held in the runner's process; with
+LSH key blobs (224 MB at 100,000 pages; one file per bundle and LSH partition) and the blobs
+of colliding pairs (285 MB; one file per LSH partition and pair partition), in blob files
+(`BlobFileWriter`, `read_blobs`). On the in-memory runner a shuffle is held in the runner's process; with
 local worker processes each worker is also sent its part of it.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 import threading
 import uuid
-from typing import IO, Union
+from typing import IO, Iterable, Iterator, Union
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -113,19 +113,21 @@ def close_spills() -> None:
 
 PAIRS_SUFFIX = ".pairs"
 KEYS_SUFFIX = ".keys"
-_FRAME = 4  # bytes of the little-endian length before each blob in a key file
+_FRAME = 4  # bytes of the little-endian length before each blob in a blob file
 
 
-class KeyBlobWriter:
-    """Appends key blobs to one new file in `folder`, each after its length."""
+class BlobFileWriter:
+    """Appends blobs to one new file in `folder`, each after its length. A retried bundle
+    writes new files, and the ones it wrote before are never read."""
 
-    def __init__(self, folder: str) -> None:
-        self.path = FileSystems.join(folder, uuid.uuid4().hex + KEYS_SUFFIX)
+    def __init__(self, folder: str, suffix: str) -> None:
+        self.path = FileSystems.join(folder, uuid.uuid4().hex + suffix)
         self._handle: IO[bytes] | None = FileSystems.create(self.path, compression_type=CompressionTypes.UNCOMPRESSED)
 
     def write(self, blob: bytes) -> None:
         assert self._handle is not None, "write after close"
-        self._handle.write(len(blob).to_bytes(_FRAME, "little") + blob)
+        self._handle.write(len(blob).to_bytes(_FRAME, "little"))
+        self._handle.write(blob)
 
     def close(self) -> None:
         if self._handle is not None:
@@ -133,30 +135,24 @@ class KeyBlobWriter:
             self._handle = None
 
 
-def read_key_blobs(path: str) -> list[bytes]:
-    """The blobs a `KeyBlobWriter` wrote, in order."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        data = handle.read()
-    blobs, at = [], 0
-    while at < len(data):
-        size = int.from_bytes(data[at:at + _FRAME], "little")
-        blob = data[at + _FRAME:at + _FRAME + size]
-        if len(blob) != size:
-            raise IOError(f"key file {path} ends inside a blob ({len(blob)} of {size} bytes at {at})")
-        blobs.append(blob)
-        at += _FRAME + size
-    return blobs
+def write_blob_file(folder: str, suffix: str, blob: bytes) -> str:
+    """One blob in a new blob file; returns its path."""
+    writer = BlobFileWriter(folder, suffix)
+    writer.write(blob)
+    writer.close()
+    return writer.path
 
 
-def write_pair_blob(folder: str, blob: bytes) -> str:
-    """Write one blob of colliding pairs to a new file in `folder`; returns its path. A retried
-    bundle writes new files, and the ones it wrote before are never read."""
-    path = FileSystems.join(folder, uuid.uuid4().hex + PAIRS_SUFFIX)
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        handle.write(blob)
-    return path
-
-
-def read_pair_blob(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        return handle.read()
+def read_blobs(paths: Iterable[str]) -> Iterator[bytes]:
+    """The blobs `BlobFileWriter`s wrote, file by file, in order."""
+    for path in paths:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            data = handle.read()
+        at = 0
+        while at < len(data):
+            size = int.from_bytes(data[at:at + _FRAME], "little")
+            blob = data[at + _FRAME:at + _FRAME + size]
+            if len(blob) != size:
+                raise IOError(f"blob file {path} ends inside a blob ({len(blob)} of {size} bytes at {at})")
+            yield blob
+            at += _FRAME + size

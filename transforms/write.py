@@ -204,6 +204,11 @@ class RunLayout:
         """Where cleaned documents of one output shard wait for their dedup decision."""
         return FileSystems.join(self.staging_root(), STAGED_DOCUMENTS, f"shard-{shard:05d}")
 
+    @property
+    def dedup_spill_dir(self) -> str:
+        """Where LSH keys and colliding pairs wait instead of the dedup shuffles (transforms.spill)."""
+        return FileSystems.join(self.staging_root(), "dedup")
+
 
 def publish(layout: RunLayout) -> int:
     """Move a run's staged files to their published places; returns how many moved.
