@@ -49,6 +49,23 @@ def test_row_groups_close_on_text_size_as_well_as_row_count(tmp_path, monkeypatc
     assert [r["doc_id"] for r in parquet.read().to_pylist()] == [f"d{i}" for i in range(6)]
 
 
+def test_rows_converted_in_small_batches_still_make_whole_row_groups(tmp_path, monkeypatch):
+    # Rows go to Arrow a few at a time; the row groups and the counts must not show it.
+    monkeypatch.setattr(transforms.write, "ROWS_PER_ARROW_BATCH", 3)
+    rows = [doc(f"d{i:02d}", language="de" if i % 4 else "en", removed=[("Share", "chrome_short")])
+            for i in range(20)]
+    path = str(tmp_path / "part.parquet")
+    writer = transforms.write.ParquetRowWriter(path, DOCUMENT_SCHEMA, group_rows=7)
+    for row in rows:
+        writer.add(row)
+    stats = writer.close()
+    parquet = pq.ParquetFile(path)
+    assert [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)] == [7, 7, 6]
+    assert parquet.read().to_pylist() == [transforms.write.project(row, DOCUMENT_SCHEMA) for row in rows]
+    assert stats == {"rows": 20, "languages": {"de": 15, "en": 5}, "reasons": {},
+                     "removed": {"chrome_short": 20}, "kinds": {}}
+
+
 def test_empty_table_is_a_readable_file_with_the_schema(tmp_path):
     path = str(tmp_path / "empty.parquet")
     assert write_parquet(path, REJECT_SCHEMA, [])["rows"] == 0

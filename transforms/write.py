@@ -43,6 +43,9 @@ ROW_GROUP_ROWS = 2000  # bounded memory per shard writer; large enough for good 
 # ...and a row group is also closed at about this many bytes of text: 2,000 long pages with
 # their removed lines held as Python rows (and again as Arrow columns) took ~200 MB per writer.
 ROW_GROUP_TEXT_BYTES = 16 * 2**20
+# Rows wait as Python objects only this many at a time; the rest of a row group waits as Arrow
+# columns, several times smaller. Writing one 4,533-page shard: 170 -> 90 MB of growth.
+ROWS_PER_ARROW_BATCH = 100
 INPUTS_KEY = "inputs"  # counter: paths the input globs matched
 SKIPPED_KEY = "skipped"  # counter: inputs an earlier run already ingested unchanged
 
@@ -111,25 +114,39 @@ class ParquetRowWriter:
         self._group_rows = group_rows
         self._handle = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
         self._writer = pq.ParquetWriter(pa.PythonFile(self._handle, mode="w"), schema, compression=compression)
-        self._batch: list[dict[str, Any]] = []
-        self._batch_bytes = 0
+        self._rows: list[dict[str, Any]] = []  # not yet converted to Arrow
+        self._batches: list[pa.RecordBatch] = []  # the open row group's converted rows
+        self._group_size = 0
+        self._group_bytes = 0
         self._stats: list[dict[str, Any]] = []
 
     def add(self, row: dict[str, Any]) -> None:
-        self._batch.append(project(row, self._schema))
-        self._batch_bytes += _text_bytes(row)
-        if len(self._batch) >= self._group_rows or self._batch_bytes >= ROW_GROUP_TEXT_BYTES:
+        self._rows.append(project(row, self._schema))
+        self._group_size += 1
+        self._group_bytes += _text_bytes(row)
+        if len(self._rows) >= ROWS_PER_ARROW_BATCH:
+            self._convert()
+        if self._group_size >= self._group_rows or self._group_bytes >= ROW_GROUP_TEXT_BYTES:
             self._flush()
 
+    def _convert(self) -> None:
+        if self._rows:
+            self._batches.append(pa.RecordBatch.from_pylist(self._rows, schema=self._schema))
+            self._stats.append(row_stats(self._table, self._rows))
+            self._rows = []
+
     def _flush(self) -> None:
-        self._writer.write_table(pa.Table.from_pylist(self._batch, schema=self._schema))
-        self._stats.append(row_stats(self._table, self._batch))
-        self._batch = []
-        self._batch_bytes = 0
+        """Write the open row group as one Parquet row group (empty only for an empty file)."""
+        self._convert()
+        group = pa.Table.from_batches(self._batches, schema=self._schema)
+        self._writer.write_table(group, row_group_size=max(1, group.num_rows))
+        self._batches = []
+        self._group_size = 0
+        self._group_bytes = 0
 
     def close(self) -> dict[str, Any]:
         """Finish the file; returns its row counts (`row_stats` of all rows)."""
-        if self._batch or not self._stats:
+        if self._group_size or not self._stats:
             self._flush()
         self._writer.close()
         self._handle.close()
