@@ -56,6 +56,20 @@ def test_load_fingerprint_passes_an_inline_fingerprint_through():
     assert spill.load_fingerprint("a", fp) is fp
 
 
+def test_a_spilled_counted_fingerprint_goes_on_small_and_comes_back_with_its_counts(tmp_path):
+    writer = spill.SpillWriter(str(tmp_path / "s"))
+    source = (str(tmp_path / "s"), *writer.write(_fp("a", ARTICLE)))
+    writer.close()
+    counted = spill.load_fingerprint("a", source).with_frequencies([3, 1, 1, 1, 2])
+    deferred = spill.defer_counted(counted, source)
+    assert deferred == ("a", source, counted.packed_frequencies) and len(deferred[2]) == 4 * len(counted)
+    back = spill.resolve_counted(deferred)
+    assert back == counted and [back.frequency(i) for i in range(len(back))] == [3, 1, 1, 1, 2]
+    spill.close_spills()
+    inline = _fp("a", ARTICLE).with_frequencies([2, 1, 1, 1, 1])
+    assert spill.resolve_counted(spill.defer_counted(inline, _fp("a", ARTICLE))) is inline
+
+
 @pytest.mark.parametrize("with_index,spill_keys_and_pairs", [(True, False), (False, False), (False, True)])
 def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_path, with_index, spill_keys_and_pairs):
     docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT), _doc("a2", ARTICLE.upper())]

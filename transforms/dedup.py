@@ -26,8 +26,8 @@ from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_
                                 partition_of, partition_pairs, sentence_hashes, unpack_id, verify, widest_paths,
                                 with_frequencies, worth_verifying_pairs)
 from transforms.routing import Routed, SplitRoutes, route
-from transforms.spill import (KEYS_SUFFIX, PAIRS_SUFFIX, BlobFileWriter, SpillWriter, close_spills, load_fingerprint,
-                              read_blobs, write_blob_file)
+from transforms.spill import (KEYS_SUFFIX, PAIRS_SUFFIX, BlobFileWriter, SpillWriter, close_spills, defer_counted,
+                              load_fingerprint, read_blobs, resolve_counted, write_blob_file)
 
 LOG = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
@@ -196,8 +196,9 @@ def _attach_frequencies(item) -> Iterator[Routed]:
     """One document's fingerprint, its shared sentences' counts, the candidate pairs it comes
     first in and a mark per pair it comes second in -> FINGERPRINT (doc_id, (fingerprint with
     frequencies, rank)) when it is second in some pair and, per pair it is first in, FIRST (the
-    other doc_id, (that fingerprint, rank)). A document in no pair sends nothing on: on the
-    in-memory runner each shuffle holds its whole input, and most documents are in no pair."""
+    other doc_id, (that fingerprint, rank)); a spilled fingerprint goes on as where it waits and
+    its counts (`defer_counted`). A document in no pair sends nothing on: on the in-memory
+    runner each shuffle holds its whole input, and most documents are in no pair."""
     doc_id, grouped = item
     firsts = list(grouped["pairs"])
     second = any(True for _ in grouped["seconds"])
@@ -205,7 +206,7 @@ def _attach_frequencies(item) -> Iterator[Routed]:
         return
     counts = dict(grouped["counts"])
     for source, rank in grouped["fingerprint"]:
-        weighted = (with_frequencies(load_fingerprint(doc_id, source), counts), rank)
+        weighted = (defer_counted(with_frequencies(load_fingerprint(doc_id, source), counts), source), rank)
         if second:
             yield route(FINGERPRINT, (doc_id, weighted))
         for other in firsts:
@@ -240,6 +241,24 @@ class _LoadFingerprints(_ClosesSpills):
 class _AttachCounts(_ClosesSpills):
     def process(self, item):
         yield from _attach_frequencies(item)
+
+
+class _Verify(_ClosesSpills):
+    """A document that is second in candidate pairs, with the firsts' counted fingerprints ->
+    (None, verified edge) for each pair that is a near duplicate."""
+
+    def __init__(self, config: NearDupConfig) -> None:
+        self._config = config
+
+    def process(self, item) -> Iterator[tuple[None, tuple]]:
+        _, grouped = item
+        firsts = [(resolve_counted(fp), rank) for fp, rank in grouped["firsts"]]
+        for fp_b, rank_b in grouped["fingerprint"]:
+            fp_b = resolve_counted(fp_b)
+            for fp_a, rank_a in firsts:
+                similarity = verify(fp_a, fp_b, self._config)
+                if similarity is not None:
+                    yield None, (fp_a.doc_id, fp_b.doc_id, similarity, rank_a, rank_b)
 
 
 class _SpillKeys(beam.DoFn):
@@ -315,17 +334,9 @@ class NearDuplicates(beam.PTransform):
                   | "AttachCounts" >> beam.ParDo(_AttachCounts())
                   | "RouteFingerprints" >> SplitRoutes(FINGERPRINT, FIRST))
 
-        def verified(item):
-            _, grouped = item
-            for fp_b, rank_b in grouped["fingerprint"]:
-                for fp_a, rank_a in grouped["firsts"]:
-                    similarity = verify(fp_a, fp_b, config)
-                    if similarity is not None:
-                        yield None, (fp_a.doc_id, fp_b.doc_id, similarity, rank_a, rank_b)
-
         edges = ({"firsts": joined[FIRST], "fingerprint": joined[FINGERPRINT]}
                  | "JoinSecond" >> beam.CoGroupByKey()
-                 | "Verify" >> beam.FlatMap(verified))
+                 | "Verify" >> beam.ParDo(_Verify(config)))
         # Only verified edges meet in one place: a small graph even for a large corpus.
         return (edges
                 | "GatherEdges" >> beam.GroupByKey()

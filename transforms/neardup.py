@@ -186,8 +186,15 @@ class Fingerprint:
         return cls._from_packed(doc_id, data[4:4 + size], ends, b"")
 
     def with_frequencies(self, frequencies: Sequence[int]) -> "Fingerprint":
-        return Fingerprint._from_packed(self.doc_id, self._packed, self._ends,
-                                        np.asarray(frequencies, dtype="<u4").tobytes())
+        return self.with_packed_frequencies(np.asarray(frequencies, dtype="<u4").tobytes())
+
+    @property
+    def packed_frequencies(self) -> bytes:
+        """The sentences' counts as little-endian uint32 (empty until counted)."""
+        return self._frequencies
+
+    def with_packed_frequencies(self, frequencies: bytes) -> "Fingerprint":
+        return Fingerprint._from_packed(self.doc_id, self._packed, self._ends, frequencies)
 
 
 def sentence_hashes(fp: Fingerprint) -> list[str]:
