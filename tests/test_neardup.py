@@ -376,3 +376,17 @@ def test_only_documents_in_a_candidate_pair_go_on_to_verification():
     assert routed([], [None]) == [(FINGERPRINT, "a")]
     assert routed(["b", "c"], []) == [(FIRST, "b"), (FIRST, "c")]
     assert routed(["b"], [None, None]) == [(FINGERPRINT, "a"), (FIRST, "b")]
+
+
+def test_sentence_counts_travel_packed_per_document_and_unpack_to_hashes():
+    from transforms.dedup import _count_sentences, unpack_counts
+    from transforms.neardup import pack_id
+    shared, also_shared, own = b"\x01" * 8, b"\x02" * 8, b"\x03" * 8
+    a, b, c = "00000000000000aa", "00000000000000bb", "doc c"
+    blobs = [pack_id(a) + shared + also_shared + own, pack_id(b) + shared + also_shared, pack_id(c) + shared]
+    out = dict(_count_sentences((0, blobs)))
+    assert sorted(out) == [a, b, c]  # one element per document; nothing for a sentence on one page
+    assert unpack_counts([out[a]]) == {shared.hex(): 3, also_shared.hex(): 2}
+    assert unpack_counts([out[c]]) == {shared.hex(): 3}
+    # a document's counts from several partitions merge
+    assert unpack_counts([out[c], out[b]]) == {shared.hex(): 3, also_shared.hex(): 2}
