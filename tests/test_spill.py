@@ -65,6 +65,8 @@ def test_a_spilled_counted_fingerprint_goes_on_small_and_comes_back_with_its_cou
     assert deferred == ("a", source, counted.packed_frequencies) and len(deferred[2]) == 4 * len(counted)
     back = spill.resolve_counted(deferred)
     assert back == counted and [back.frequency(i) for i in range(len(back))] == [3, 1, 1, 1, 2]
+    with pytest.raises(ValueError):  # counts cut short must not read as zeros
+        spill.resolve_counted(("a", source, counted.packed_frequencies[:-4]))
     spill.close_spills()
     inline = _fp("a", ARTICLE).with_frequencies([2, 1, 1, 1, 1])
     assert spill.resolve_counted(spill.defer_counted(inline, _fp("a", ARTICLE))) is inline

@@ -58,6 +58,7 @@ def test_rows_converted_in_small_batches_still_make_whole_row_groups(tmp_path, m
     writer = transforms.write.ParquetRowWriter(path, DOCUMENT_SCHEMA, group_rows=7)
     for row in rows:
         writer.add(row)
+        assert len(writer._rows) < 3  # never more than a batch's worth held as Python rows
     stats = writer.close()
     parquet = pq.ParquetFile(path)
     assert [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)] == [7, 7, 6]

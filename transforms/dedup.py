@@ -265,12 +265,13 @@ class _Verify(_ClosesSpills):
     def __init__(self, config: NearDupConfig) -> None:
         self._config = config
 
-    def process(self, item) -> Iterator[tuple[None, tuple]]:
+    def process(self, item: tuple[str, dict[str, Iterable]]) -> Iterator[tuple[None, tuple]]:
         _, grouped = item
-        firsts = [(resolve_counted(fp), rank) for fp, rank in grouped["firsts"]]
-        for fp_b, rank_b in grouped["fingerprint"]:
-            fp_b = resolve_counted(fp_b)
-            for fp_a, rank_a in firsts:
+        # Usually one second; a document can be first in many pairs, so the firsts stream.
+        seconds = [(resolve_counted(fp), rank) for fp, rank in grouped["fingerprint"]]
+        for fp_a, rank_a in grouped["firsts"]:
+            fp_a = resolve_counted(fp_a)
+            for fp_b, rank_b in seconds:
                 similarity = verify(fp_a, fp_b, self._config)
                 if similarity is not None:
                     yield None, (fp_a.doc_id, fp_b.doc_id, similarity, rank_a, rank_b)
@@ -308,7 +309,8 @@ class NearDuplicates(beam.PTransform):
     """(doc_id, (fingerprint or where it was spilled, keep rank)) -> (doc_id, (kept doc_id,
     similarity)) for each document that is a near duplicate (earlier runs' documents rank
     first, see keep_rank). A spilled fingerprint (transforms.spill) is read back to make keys
-    and sentence hashes, and again only for the documents in a candidate pair.
+    and sentence hashes and, only for the documents in a candidate pair, to attach counts and
+    once per pair where it is judged.
 
     With `spill_folder`, LSH key blobs and the blobs of colliding pairs wait in files there and
     only their paths are shuffled (transforms.spill): the same decisions, without the two

@@ -194,6 +194,9 @@ class Fingerprint:
         return self._frequencies
 
     def with_packed_frequencies(self, frequencies: bytes) -> "Fingerprint":
+        if len(frequencies) not in (0, len(self._ends)):  # short counts would read as 0, silently
+            raise ValueError(f"fingerprint of {self.doc_id!r}: {len(frequencies)} bytes of counts "
+                             f"for {len(self)} sentences")
         return Fingerprint._from_packed(self.doc_id, self._packed, self._ends, frequencies)
 
 

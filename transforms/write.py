@@ -40,8 +40,8 @@ STAGED_DOCUMENTS = "staged"
 STAGED_GROUP_ROWS = 200
 RUN_SUMMARY = "run.json"
 ROW_GROUP_ROWS = 2000  # bounded memory per shard writer; large enough for good compression
-# ...and a row group is also closed at about this many bytes of text: 2,000 long pages with
-# their removed lines held as Python rows (and again as Arrow columns) took ~200 MB per writer.
+# ...and a row group is also closed at about this many bytes of text: an open row group waits
+# in memory (as Arrow batches, below), and 2,000 long pages with their removed lines are ~100 MB.
 ROW_GROUP_TEXT_BYTES = 16 * 2**20
 # Rows wait as Python objects only this many at a time; the rest of a row group waits as Arrow
 # columns, several times smaller. Writing one 4,533-page shard: 170 -> 90 MB of growth.
