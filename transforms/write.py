@@ -287,7 +287,8 @@ def use_system_arrow_allocator() -> None:
     """Arrow's default pool (mimalloc here) keeps the pages Arrow frees for Arrow alone; with
     the system allocator the same pages serve the Python objects of the shuffles that follow.
     Peak RSS of a 5,000-page in-memory run 767 -> 717 MB, same time. Called in the setup of the
-    DoFns that write and read Parquet, so every worker process gets it (a process setting)."""
+    DoFns that write and read Parquet, so every worker process gets it (a process setting).
+    Arrow's C++ code keeps the pool it chose at import: pipeline/__init__.py sets that too."""
     if pa.default_memory_pool().backend_name != "system":
         pa.set_memory_pool(pa.system_memory_pool())
 
