@@ -1,7 +1,9 @@
 import datetime
 
 import pyarrow.parquet as pq
+import pytest
 
+from pipeline import ARROW_POOL_VARIABLE
 from transforms.records import DOCUMENT_SCHEMA, REJECT_SCHEMA, make_reject
 import transforms.write
 from transforms.write import build_summary, merge_stats, row_stats, shard_of, write_parquet
@@ -93,38 +95,36 @@ def test_merge_stats_adds_counters():
     assert merged["rows"] == 3 and merged["reasons"] == {"binary": 2, "empty": 1}
 
 
-
-def _arrow_pools(env: dict[str, str], first_import: str) -> list[str]:
+def _arrow_pools(env: dict[str, str], first_import: str | None) -> list[str]:
     """[Arrow's default pool in a fresh interpreter that imports `first_import` and then the
-    pipeline package, the default pool of a child it starts, as a runner starts SDK workers]."""
+    pipeline package, the default pool of a child it starts, as a runner starts SDK workers];
+    with `first_import` None, only Arrow's own default in a fresh interpreter."""
     import os
     import subprocess
     import sys
 
-    script = (
+    child = "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    script = child if first_import is None else (
         f"import {first_import}\n"
         "import pipeline.cli, subprocess, sys\n"
         "import pyarrow as pa\n"
-        "child = subprocess.run([sys.executable, '-c', 'import pyarrow as pa; print(pa.default_memory_pool().backend_name)'],\n"
-        "                       capture_output=True, text=True, check=True)\n"
+        f"child = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True, check=True)\n"
         "print(pa.default_memory_pool().backend_name, child.stdout.strip())\n"
     )
-    base = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    base = {k: v for k, v in os.environ.items() if k != ARROW_POOL_VARIABLE}
     done = subprocess.run([sys.executable, "-c", script], env={**base, **env}, capture_output=True, text=True,
                           check=True)
     return done.stdout.split()
 
 
 def test_the_pipeline_puts_arrow_itself_and_its_worker_processes_on_the_system_allocator():
-    import pyarrow as pa
-
-    if "mimalloc" not in pa.supported_memory_backends():
-        import pytest
-        pytest.skip("this pyarrow build has no pool but the system allocator")
+    [arrows_own] = _arrow_pools({}, None)  # mimalloc in today's wheels
+    if arrows_own == "system":
+        pytest.skip("this pyarrow build defaults to the system allocator")
     # As the entry points import it: before pyarrow, so Arrow's own C++ default changes too.
     assert _arrow_pools({}, "pipeline") == ["system", "system"]
     # Imported after pyarrow (a notebook, a test): this process keeps Arrow's choice, the
     # worker processes it starts still get the system allocator.
-    assert _arrow_pools({}, "pyarrow") == ["mimalloc", "system"]
+    assert _arrow_pools({}, "pyarrow") == [arrows_own, "system"]
     # A pool the user chose is theirs.
-    assert _arrow_pools({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "pipeline") == ["mimalloc", "mimalloc"]
+    assert _arrow_pools({ARROW_POOL_VARIABLE: arrows_own}, "pipeline") == [arrows_own, arrows_own]
