@@ -3,7 +3,7 @@ import datetime
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import ARROW_POOL_VARIABLE
+from pipeline import ARROW_POOL_VARIABLE, MALLOC_ARENAS_VARIABLE
 from transforms.records import DOCUMENT_SCHEMA, REJECT_SCHEMA, make_reject
 import transforms.write
 from transforms.write import build_summary, merge_stats, row_stats, shard_of, write_parquet
@@ -93,6 +93,27 @@ def test_merge_stats_adds_counters():
     merged = merge_stats([row_stats("rejects", [make_reject("/x", "binary", "d")]),
                           row_stats("rejects", [make_reject("/y", "binary", "d"), make_reject("/z", "empty", "d")])])
     assert merged["rows"] == 3 and merged["reasons"] == {"binary": 2, "empty": 1}
+
+
+def _child_malloc_arenas(env: dict[str, str]) -> str:
+    """MALLOC_ARENA_MAX as a child sees it that a fresh interpreter starts after importing the
+    pipeline package, as a local runner starts its SDK workers."""
+    import os
+    import subprocess
+    import sys
+
+    child = "import os; print(os.environ.get('MALLOC_ARENA_MAX', 'unset'))"
+    script = ("import pipeline.cli, subprocess, sys\n"
+              f"print(subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True,"
+              " check=True).stdout.strip())\n")
+    base = {k: v for k, v in os.environ.items() if k != MALLOC_ARENAS_VARIABLE}
+    return subprocess.run([sys.executable, "-c", script], env={**base, **env}, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_worker_processes_start_with_few_malloc_arenas_unless_the_user_chose():
+    assert _child_malloc_arenas({}) == "2"
+    assert _child_malloc_arenas({MALLOC_ARENAS_VARIABLE: "8"}) == "8"
 
 
 def _arrow_pools(env: dict[str, str], first_import: str | None) -> list[str]:
