@@ -15,6 +15,6 @@ os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
 # several arenas, each keeping what was freed (heap census, session 14). With two, the 100k
 # two-worker run peaked at 1,574 MiB instead of 1,787 (session 15). glibc reads the variable
 # when a process starts: it reaches the SDK worker processes a local runner starts, not this
-# one; remote workers need it in their environment. A value the user chose is kept.
+# one; `deploy/Dockerfile` sets it for remote workers. A value the user chose is kept.
 MALLOC_ARENAS_VARIABLE = "MALLOC_ARENA_MAX"
 os.environ.setdefault(MALLOC_ARENAS_VARIABLE, "2")

@@ -116,6 +116,23 @@ def test_worker_processes_start_with_few_malloc_arenas_unless_the_user_chose():
     assert _child_malloc_arenas({MALLOC_ARENAS_VARIABLE: "8"}) == "8"
 
 
+def test_the_worker_image_sets_the_allocator_variables_the_package_sets_for_local_workers():
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    names = (ARROW_POOL_VARIABLE, MALLOC_ARENAS_VARIABLE)
+    script = f"import os, pipeline; print(' '.join(n + '=' + os.environ[n] for n in {names!r}))"
+    clean = {k: v for k, v in os.environ.items() if k not in names}
+    package_defaults = subprocess.run([sys.executable, "-c", script], env=clean, capture_output=True, text=True,
+                                      check=True).stdout.split()
+    dockerfile = pathlib.Path(__file__).resolve().parents[1] / "deploy" / "Dockerfile"
+    image_env = [pair for line in dockerfile.read_text().splitlines() if line.startswith("ENV ")
+                 for pair in line.split()[1:]]
+    assert sorted(image_env) == sorted(package_defaults)
+
+
 def _arrow_pools(env: dict[str, str], first_import: str | None) -> list[str]:
     """[Arrow's default pool in a fresh interpreter that imports `first_import` and then the
     pipeline package, the default pool of a child it starts, as a runner starts SDK workers];
