@@ -7,7 +7,6 @@ import os
 # (`python -m pipeline`, `ingest`) import this package before pyarrow, and the SDK worker
 # processes a local runner starts inherit the environment. A pool the user chose is kept.
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
-os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
 
 # glibc gives threads that allocate at once their own heaps ("arenas", up to 8 a core), and
 # memory freed in one arena is reused only there. An SDK worker runs bundles on a pool of
@@ -17,4 +16,9 @@ os.environ.setdefault(ARROW_POOL_VARIABLE, "system")
 # when a process starts: it reaches the SDK worker processes a local runner starts, not this
 # one; `deploy/Dockerfile` sets it for remote workers. A value the user chose is kept.
 MALLOC_ARENAS_VARIABLE = "MALLOC_ARENA_MAX"
-os.environ.setdefault(MALLOC_ARENAS_VARIABLE, "2")
+
+# The allocator settings, in one place: this package applies them, `deploy/Dockerfile` repeats
+# them for remote workers (tests/test_write.py compares the two).
+WORKER_ALLOCATOR_ENVIRONMENT = {ARROW_POOL_VARIABLE: "system", MALLOC_ARENAS_VARIABLE: "2"}
+for _name, _value in WORKER_ALLOCATOR_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
