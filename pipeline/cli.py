@@ -19,8 +19,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.assembly import PriorState, build_pipeline
 from pipeline.options import IngestOptions, own_flags
-from pipeline.timings import format_stage_seconds, run_stage_seconds
+from pipeline.timings import format_stage_seconds, run_counters, run_stage_seconds
 from transforms import state
+from transforms.dedup import COUNTER_NAMESPACE, dedup_flow_problems, format_dedup_counts
 from transforms.read import matched_directories
 from transforms.write import RunLayout, return_large_blocks_promptly
 
@@ -218,15 +219,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     result.wait_until_finish()
     wall_seconds = time.monotonic() - run_started
     stage_seconds = run_stage_seconds(result)
+    dedup_counts = run_counters(result, COUNTER_NAMESPACE)
     client = getattr(result, "client", None)  # the DaskRunner's; closed before its cluster goes away
     if client is not None:
         client.close()
     summary = read_summary(layout.summary_path)
     print(format_summary(summary))
     print(format_stage_seconds(stage_seconds, wall_seconds))
+    if dedup_counts:
+        print(format_dedup_counts(dedup_counts))
+    lost_in_dedup = dedup_flow_problems(dedup_counts)
+    for problem in lost_in_dedup:
+        LOG.error("dedup steps disagree on %s: near duplicates may have been missed; the same run "
+                  "again should give the full result", problem)
     # The pipeline counts directories a glob matches too (each becomes a not_a_file reject).
     matched_here = len(listed) + len(matched_directories(ingest.input))
     if summary["counts"]["inputs"] != matched_here:
         LOG.warning("the workers matched %d paths where this process matched %d: did the inputs change "
                     "during the run, or can the workers not see them?", summary["counts"]["inputs"], matched_here)
-    return 0 if summary["counts"]["accounted"] else 1
+    return 0 if summary["counts"]["accounted"] and not lost_in_dedup else 1

@@ -91,3 +91,18 @@ def parse_stage_seconds(summary_text: str) -> dict[str, float]:
         if line.strip().startswith("time") and "by stage" in line:
             return {stage: float(value) for stage, value in _STAGE_PART.findall(line.split("by stage", 1)[1])}
     return {}
+
+
+def run_counters(result: Any, namespace: str) -> dict[str, int]:
+    """A finished run's committed counters of one namespace, summed over steps; empty when its
+    runner does not report committed metrics (the DaskRunner's result has none)."""
+    from apache_beam.metrics.metric import MetricsFilter
+    try:
+        found = result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]
+        totals: Counter[str] = Counter()
+        for counter in found:
+            totals[counter.key.metric.name] += counter.committed or 0
+        return dict(totals)
+    except Exception:  # noqa: BLE001 - the run has committed: a metrics problem must not fail it
+        LOG.warning("could not read the run's %s counters", namespace, exc_info=True)
+        return {}

@@ -56,6 +56,13 @@ def test_the_summary_says_where_the_time_went_per_stage(default_run):
     assert set(seconds) == set(STAGES) and sum(seconds.values()) > 0, result.stdout
 
 
+def test_the_summary_checks_that_the_near_duplicate_steps_passed_everything_on(default_run):
+    _, result = default_run
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("near dups"))
+    # the seeds' one near pair (000, 004) was judged and joined: the counters travelled from the workers
+    assert "1 near-duplicate edges" in line and line.endswith("steps agree"), line
+
+
 def test_no_chrome_in_any_text_and_headings_stay(default_run):
     out, _ = default_run
     texts = [r["text"] + "\n" for r in read_table(out, "documents") + read_table(out, "duplicates")]

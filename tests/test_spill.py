@@ -146,3 +146,64 @@ def test_large_blocks_are_returned_promptly_where_glibc_allows():
     from transforms.write import return_large_blocks_promptly
 
     assert return_large_blocks_promptly() == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def _dedup_counts(slims, expected_decisions, folder=None) -> dict[str, int]:
+    """Run DecideDuplicates on the FnApiRunner, asserting its (doc_id, verdict) decisions;
+    its `dedup` counters."""
+    from pipeline.timings import run_counters
+    from transforms.dedup import COUNTER_NAMESPACE
+    p = TestPipeline(runner="FnApiRunner")
+    decided = p | beam.Create(slims) | DecideDuplicates(CONFIG, with_index=False, spill_folder=folder)
+    assert_that(decided["decisions"] | beam.Map(lambda d: (d[0][0], d[1][0])), equal_to(expected_decisions))
+    result = p.run()
+    result.wait_until_finish()
+    return run_counters(result, COUNTER_NAMESPACE)
+
+
+@pytest.mark.parametrize("spill_keys_and_pairs", [False, True])
+def test_the_near_duplicate_steps_count_the_same_keys_pairs_and_candidates_on_both_sides(tmp_path, spill_keys_and_pairs):
+    from transforms.dedup import FLOW_HOPS, NEAR_EDGES, dedup_flow_problems
+    docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT)]
+    counts = _dedup_counts([slim_record(doc, CONFIG) for doc in docs],
+                           [("a", "keep"), ("b", "duplicate"), ("c", "keep")],
+                           str(tmp_path / "dedup") if spill_keys_and_pairs else None)
+    for sent, received, _ in FLOW_HOPS:
+        assert counts[sent] == counts[received] > 0, (sent, received, counts)
+    assert counts[NEAR_EDGES] == 1  # a and b
+    assert dedup_flow_problems(counts) == []
+
+
+def test_a_pair_file_lost_between_steps_is_reported_not_silent(tmp_path, monkeypatch):
+    from transforms import dedup
+    real = dedup.read_blobs
+
+    def losing_pair_files(paths):
+        paths = list(paths)
+        if any(path.endswith(spill.PAIRS_SUFFIX) for path in paths):
+            paths = []  # as if every pair file had come back empty
+        return real(paths)
+
+    monkeypatch.setattr(dedup, "read_blobs", losing_pair_files)
+    docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT)]
+    # the near duplicate b is missed...
+    counts = _dedup_counts([slim_record(doc, CONFIG) for doc in docs], [("a", "keep"), ("b", "keep"), ("c", "keep")],
+                           str(tmp_path / "dedup"))
+    problems = dedup.dedup_flow_problems(counts)
+    assert len(problems) == 1 and "bytes of colliding pairs" in problems[0]  # ...and the run says where
+    assert "STEPS DISAGREE" in dedup.format_dedup_counts(counts)
+
+
+def test_dedup_flow_problems_name_each_hop_that_lost_something_and_ignore_runners_without_counters():
+    from transforms.dedup import (CANDIDATE_PAIRS, CANDIDATE_PAIRS_JOINED, KEY_BLOBS_GROUPED, KEY_BLOBS_MADE,
+                                  PAIR_BYTES_GROUPED, PAIR_BYTES_MADE, PAIRS_JUDGED, dedup_flow_problems)
+    agreeing = {KEY_BLOBS_MADE: 10, KEY_BLOBS_GROUPED: 10, PAIR_BYTES_MADE: 120, PAIR_BYTES_GROUPED: 120,
+                CANDIDATE_PAIRS: 4, CANDIDATE_PAIRS_JOINED: 4, PAIRS_JUDGED: 4}
+    assert dedup_flow_problems(agreeing) == []
+    assert dedup_flow_problems({}) == []
+    lost = dict(agreeing, **{CANDIDATE_PAIRS_JOINED: 1})
+    problems = dedup_flow_problems(lost)
+    # the join received fewer than were sent, and Verify judged more than the join passed on
+    assert len(problems) == 2
+    assert "4 sent, 1 received" in problems[0] and "EnoughCollisions -> AttachCounts" in problems[0]
+    assert "1 sent, 4 received" in problems[1]
