@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
@@ -128,3 +129,20 @@ def test_a_timeout_inside_the_html_extractor_is_not_swallowed(monkeypatch):
         with deadline(0.3):
             clean_page("<html><body><p>x</p></body></html>", "html")
     assert time.monotonic() - started < 5
+
+
+def test_a_run_whose_dedup_steps_disagree_exits_1_and_says_which_hop(tmp_path, monkeypatch, capsys, caplog):
+    import pipeline.cli as cli
+    from transforms.dedup import CANDIDATE_PAIRS, CANDIDATE_PAIRS_JOINED
+    real = cli.run_counters
+
+    def one_pair_lost_on_the_way(result, namespace):
+        counts = real(result, namespace)
+        return {**counts, CANDIDATE_PAIRS_JOINED: counts[CANDIDATE_PAIRS] - 1}
+
+    monkeypatch.setattr(cli, "run_counters", one_pair_lost_on_the_way)
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    code = cli.main(["--input", str(seeds / "*"), "--output", str(tmp_path / "out"), "--runner=FnApiRunner"])
+    assert code == 1
+    assert "STEPS DISAGREE: candidate pairs, EnoughCollisions -> AttachCounts" in capsys.readouterr().out
+    assert any("dedup steps disagree" in record.getMessage() for record in caplog.records)

@@ -49,12 +49,13 @@ COUNTER_NAMESPACE = "dedup"
 KEY_BLOBS_MADE, KEY_BLOBS_GROUPED = "key_blobs_made", "key_blobs_grouped"
 PAIR_BYTES_MADE, PAIR_BYTES_GROUPED = "pair_bytes_made", "pair_bytes_grouped"
 CANDIDATE_PAIRS, CANDIDATE_PAIRS_JOINED = "candidate_pairs", "candidate_pairs_joined"
-PAIRS_JUDGED, NEAR_EDGES = "pairs_judged", "near_duplicate_edges"
+PAIRS_JUDGED, NEAR_EDGES, EDGES_GATHERED = "pairs_judged", "near_duplicate_edges", "edges_gathered"
 # (sent, received, what travels between them): the two counts of a hop must be equal.
 FLOW_HOPS = ((KEY_BLOBS_MADE, KEY_BLOBS_GROUPED, "LSH key blobs, LshKeys -> BucketPairs"),
              (PAIR_BYTES_MADE, PAIR_BYTES_GROUPED, "bytes of colliding pairs, BucketPairs -> EnoughCollisions"),
              (CANDIDATE_PAIRS, CANDIDATE_PAIRS_JOINED, "candidate pairs, EnoughCollisions -> AttachCounts"),
-             (CANDIDATE_PAIRS_JOINED, PAIRS_JUDGED, "candidate pairs, AttachCounts -> Verify"))
+             (CANDIDATE_PAIRS_JOINED, PAIRS_JUDGED, "candidate pairs, AttachCounts -> Verify"),
+             (NEAR_EDGES, EDGES_GATHERED, "near-duplicate edges, Verify -> Components"))
 
 
 def _counter(name: str):
@@ -316,14 +317,18 @@ class _Verify(_ClosesSpills):
         _, grouped = item
         # Usually one second; a document can be first in many pairs, so the firsts stream.
         seconds = [(resolve_counted(fp), rank) for fp, rank in grouped["fingerprint"]]
+        # Counted once per pair of ids: a doc_id read twice with different bodies (overlapping
+        # globs, a file changed in between) has two fingerprints, judged against each other's.
+        judged: set[tuple[str, str]] = set()
         for fp_a, rank_a in grouped["firsts"]:
             fp_a = resolve_counted(fp_a)
             for fp_b, rank_b in seconds:
                 similarity = verify(fp_a, fp_b, self._config)
-                self._judged.inc()
+                judged.add((fp_a.doc_id, fp_b.doc_id))
                 if similarity is not None:
                     self._edges.inc()
                     yield None, (fp_a.doc_id, fp_b.doc_id, similarity, rank_a, rank_b)
+        self._judged.inc(len(judged))
 
 
 class _SpillKeys(beam.DoFn):
@@ -418,8 +423,13 @@ class NearDuplicates(beam.PTransform):
         # Only verified edges meet in one place: a small graph even for a large corpus.
         return (edges
                 | "GatherEdges" >> beam.GroupByKey()
-                | "Components" >> beam.FlatMap(
-                    lambda kv: assign_clusters(kv[1], config.min_linkage, config.linkage_edges_per_member)))
+                | "Components" >> beam.FlatMap(_components, config))
+
+
+def _components(item: tuple[None, Iterable[tuple]], config: NearDupConfig) -> Iterator[tuple[str, tuple[str, float]]]:
+    edges = list(item[1])
+    _counter(EDGES_GATHERED).inc(len(edges))
+    return assign_clusters(edges, config.min_linkage, config.linkage_edges_per_member)
 
 
 def _decide(item, with_index: bool = True) -> Iterator[Routed]:
