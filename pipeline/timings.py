@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any, Iterable, Mapping
 
 from apache_beam.coders.coders import VarIntCoder
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.metrics.monitoring_infos import TOTAL_MSECS_URN
 from apache_beam.portability.api import metrics_pb2
 
@@ -96,7 +97,6 @@ def parse_stage_seconds(summary_text: str) -> dict[str, float]:
 def run_counters(result: Any, namespace: str) -> dict[str, int]:
     """A finished run's committed counters of one namespace, summed over steps; empty when its
     runner does not report committed metrics (the DaskRunner's result has none)."""
-    from apache_beam.metrics.metric import MetricsFilter
     try:
         found = result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]
         if any(counter.committed is None for counter in found):

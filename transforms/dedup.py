@@ -386,11 +386,13 @@ class NearDuplicates(beam.PTransform):
         folder = self._spill_folder
 
         def blobs(values, counter: str, unit):
-            """A shuffle's values (the blobs themselves, or the files holding them), counted."""
-            received = _counter(counter)
+            """A shuffle's values (the blobs themselves, or the files holding them), counted
+            once they are all read: one counter update per group, not per blob."""
+            received = 0
             for blob in (values if folder is None else read_blobs(values)):
-                received.inc(unit(blob))
+                received += unit(blob)
                 yield blob
+            _counter(counter).inc(received)
 
         def bucketed(kv):
             for target, blob in partition_pairs(blobs(kv[1], KEY_BLOBS_GROUPED, lambda _: 1), config):
@@ -398,11 +400,9 @@ class NearDuplicates(beam.PTransform):
                 yield target, (blob if folder is None else write_blob_file(folder, PAIRS_SUFFIX, blob))
 
         def enough_collisions(kv):
-            pairs = worth_verifying_pairs(blobs(kv[1], PAIR_BYTES_GROUPED, len), config)
-            made = _counter(CANDIDATE_PAIRS)
-            for pair in pairs:
-                made.inc()
-                yield pair
+            pairs = list(worth_verifying_pairs(blobs(kv[1], PAIR_BYTES_GROUPED, len), config))
+            _counter(CANDIDATE_PAIRS).inc(len(pairs))
+            return pairs
 
         candidates = (loaded
                       | "LshKeys" >> (beam.FlatMap(_lsh_keys, config) if folder is None
