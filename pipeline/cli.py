@@ -21,7 +21,8 @@ from pipeline.assembly import PriorState, build_pipeline
 from pipeline.options import IngestOptions, own_flags
 from pipeline.timings import format_stage_seconds, run_counters, run_stage_seconds
 from transforms import state
-from transforms.dedup import COUNTER_NAMESPACE, dedup_flow_problems, format_dedup_counts
+from transforms.dedup import (COUNTER_NAMESPACE, dedup_flow_problems, firsts_by_pair_partition, format_dedup_counts,
+                              uneven_pair_partitions)
 from transforms.read import matched_directories
 from transforms.write import RunLayout, return_large_blocks_promptly
 
@@ -232,9 +233,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in lost_in_dedup:
         LOG.error("dedup steps disagree on %s: near duplicates may have been missed; the same run "
                   "again should give the full result", problem)
+    firsts = sorted(firsts_by_pair_partition(dedup_counts).values())
+    if firsts:
+        LOG.info("pages first in a candidate pair, per pair partition: fewest %d, most %d, over %d partitions",
+                 firsts[0], firsts[-1], len(firsts))
+    short_in_dedup = uneven_pair_partitions(dedup_counts)
+    for problem in short_in_dedup:
+        LOG.error("dedup %s: a worker may have dropped colliding pairs, and near duplicates with them; "
+                  "the same run again should give the full result", problem)
     # The pipeline counts directories a glob matches too (each becomes a not_a_file reject).
     matched_here = len(listed) + len(matched_directories(ingest.input))
     if summary["counts"]["inputs"] != matched_here:
         LOG.warning("the workers matched %d paths where this process matched %d: did the inputs change "
                     "during the run, or can the workers not see them?", summary["counts"]["inputs"], matched_here)
-    return 0 if summary["counts"]["accounted"] and not lost_in_dedup else 1
+    return 0 if summary["counts"]["accounted"] and not lost_in_dedup and not short_in_dedup else 1

@@ -146,3 +146,20 @@ def test_a_run_whose_dedup_steps_disagree_exits_1_and_says_which_hop(tmp_path, m
     assert code == 1
     assert "STEPS DISAGREE: candidate pairs, EnoughCollisions -> AttachCounts" in capsys.readouterr().out
     assert any("dedup steps disagree" in record.getMessage() for record in caplog.records)
+
+
+def test_a_run_whose_pair_partitions_come_out_uneven_exits_1_and_names_them(tmp_path, monkeypatch, capsys, caplog):
+    import pipeline.cli as cli
+    from transforms.dedup import FIRSTS_PREFIX
+    real = cli.run_counters
+
+    def one_worker_kept_a_third(result, namespace):
+        counts = {name: count for name, count in real(result, namespace).items() if not name.startswith(FIRSTS_PREFIX)}
+        return {**counts, **{f"{FIRSTS_PREFIX}{p}": 300 if p % 2 else 900 for p in range(16)}}
+
+    monkeypatch.setattr(cli, "run_counters", one_worker_kept_a_third)
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    code = cli.main(["--input", str(seeds / "*"), "--output", str(tmp_path / "out"), "--runner=FnApiRunner"])
+    assert code == 1
+    assert "PAIR PARTITIONS UNEVEN: pair partition 1: 300 pages" in capsys.readouterr().out
+    assert sum("a worker may have dropped colliding pairs" in record.getMessage() for record in caplog.records) == 8

@@ -207,3 +207,85 @@ def test_dedup_flow_problems_name_each_hop_that_lost_something_and_ignore_runner
     assert len(problems) == 2
     assert "4 sent, 1 received" in problems[0] and "EnoughCollisions -> AttachCounts" in problems[0]
     assert "1 sent, 4 received" in problems[1]
+
+
+def test_uneven_pair_partitions_flag_a_shortfall_only_where_chance_cannot_explain_it():
+    from transforms.dedup import FIRSTS_PREFIX, format_dedup_counts, uneven_pair_partitions
+    rng = __import__("random").Random(11)
+
+    def partitions(counts):
+        return {**{f"{FIRSTS_PREFIX}{p}": n for p, n in enumerate(counts)}, "candidate_pairs": 9999}
+
+    sound = [rng.randint(180, 220) for _ in range(16)]
+    assert uneven_pair_partitions(partitions(sound)) == []
+    one_short = list(sound)
+    one_short[5] = 60
+    problems = uneven_pair_partitions(partitions(one_short))
+    assert len(problems) == 1 and problems[0].startswith("pair partition 5: 60 pages")
+    assert "PAIR PARTITIONS UNEVEN: pair partition 5" in format_dedup_counts(partitions(one_short))
+    # one of two workers keeping 30% of its partitions' pairs, as in session 15's run
+    lost_worker = [count * 3 // 10 if p % 2 else count for p, count in enumerate(sound)]
+    assert [problem.split(":")[0] for problem in uneven_pair_partitions(partitions(lost_worker))] == [
+        f"pair partition {p}" for p in range(1, 16, 2)]
+    # too few pages a partition to tell a loss from chance, or too few partitions
+    assert uneven_pair_partitions(partitions([20] * 15 + [0])) == []
+    assert uneven_pair_partitions(partitions([200] * 6 + [0])) == []
+    assert uneven_pair_partitions({"candidate_pairs": 3}) == []
+
+
+def _unrelated_stories(count: int, rng) -> list[str]:
+    """Stories of made-up words (a vocabulary of 4,000), so that two of them share next to no
+    sentence by chance."""
+    vocabulary = ["".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
+                  for _ in range(4000)]
+
+    def sentence() -> str:
+        return " ".join(rng.choice(vocabulary) for _ in range(rng.randint(10, 16))).capitalize() + "."
+
+    return [" ".join(sentence() for _ in range(8)) for _ in range(count)]
+
+
+def test_a_worker_that_keeps_too_few_candidate_pairs_shows_in_uneven_partitions_though_the_steps_agree(monkeypatch):
+    import dataclasses
+    import random
+    import zlib
+
+    from transforms import dedup
+
+    rng = random.Random(17)
+    config = dataclasses.replace(CONFIG, lsh_partitions=8)
+    docs = []
+    for number, story in enumerate(_unrelated_stories(480, rng)):
+        docs.append(_doc(f"{rng.getrandbits(64):016x}", story))
+        for _ in range(2 if number % 4 == 0 else 1):  # some stories copied twice: a page first in two pairs
+            new_sentence = _unrelated_stories(1, rng)[0].split(". ")[0]
+            docs.append(_doc(f"{rng.getrandbits(64):016x}", ". ".join(story.split(". ")[:-1] + [new_sentence])))
+    real = dedup.worth_verifying_pairs
+
+    def odd_partitions_lost(blobs, config):
+        return [(a, b) for a, b in real(blobs, config) if zlib.crc32(a.encode()) % 8 % 2 == 0]
+
+    slims = [slim_record(doc, config) for doc in docs]
+    sound = _dedup_counts_of(slims, config)
+    firsts = dedup.firsts_by_pair_partition(sound)
+    # every partition reports; each story's first page at least (a few chance pairs join them),
+    # and a page first in two pairs once
+    assert sorted(firsts) == list(range(8)) and 480 <= sum(firsts.values()) < sound[dedup.CANDIDATE_PAIRS]
+    assert dedup.dedup_flow_problems(sound) == [] and dedup.uneven_pair_partitions(sound) == []
+
+    monkeypatch.setattr(dedup, "worth_verifying_pairs", odd_partitions_lost)
+    lossy = _dedup_counts_of(slims, config)
+    assert dedup.dedup_flow_problems(lossy) == []  # every hop agrees: the loss is inside a step
+    assert [problem.split(":")[0] for problem in dedup.uneven_pair_partitions(lossy)] == [
+        f"pair partition {p}" for p in (1, 3, 5, 7)]
+    assert all(lossy[f"{dedup.FIRSTS_PREFIX}{p}"] == 0 for p in (1, 3, 5, 7))
+
+
+def _dedup_counts_of(slims, config) -> dict[str, int]:
+    from pipeline.timings import run_counters
+    from transforms.dedup import COUNTER_NAMESPACE
+    p = TestPipeline(runner="FnApiRunner")
+    _ = p | beam.Create(slims) | DecideDuplicates(config, with_index=False)
+    result = p.run()
+    result.wait_until_finish()
+    return run_counters(result, COUNTER_NAMESPACE)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
+import statistics
 import unicodedata
 from typing import Any, Iterable, Iterator
 
@@ -58,8 +60,46 @@ FLOW_HOPS = ((KEY_BLOBS_MADE, KEY_BLOBS_GROUPED, "LSH key blobs, LshKeys -> Buck
              (NEAR_EDGES, EDGES_GATHERED, "near-duplicate edges, Verify -> Components"))
 
 
+# Pages first in a candidate pair, counted per pair partition: a pair is filed under its first
+# id's crc32 (`partition_pairs`), and ids fall into partitions independently of one another, so
+# these counts come out alike. A step that keeps too few of the pairs it judged still agrees with
+# the next (FLOW_HOPS), but shows here: a worker that lost its share leaves the partitions it
+# judged far below the others (`uneven_pair_partitions`). The session-15 run that missed near
+# duplicates had lost 68-79% of them in every odd partition and 1-3% in the even ones.
+FIRSTS_PREFIX = "candidate_firsts_in_pair_partition_"
+# Fewer partitions give no stable reference; a partition is short when it falls this many standard
+# deviations (binomial counts: about the square root of the count) below the upper quartile.
+MIN_PARTITIONS_COMPARED = 8
+SHORTFALL_DEVIATIONS = 6.0
+
+
 def _counter(name: str):
     return Metrics.counter(COUNTER_NAMESPACE, name)
+
+
+def firsts_by_pair_partition(counts: dict[str, int]) -> dict[int, int]:
+    """{pair partition: pages first in a candidate pair} from a run's committed `dedup` counters."""
+    return {int(name[len(FIRSTS_PREFIX):]): count for name, count in counts.items() if name.startswith(FIRSTS_PREFIX)}
+
+
+def uneven_pair_partitions(counts: dict[str, int]) -> list[str]:
+    """Pair partitions whose pages first in a candidate pair fall far below the others', from a
+    run's committed `dedup` counters: one message per such partition; empty when fewer than
+    MIN_PARTITIONS_COMPARED partitions reported.
+
+    The reference is the upper quartile, so that losing the partitions of one of two workers
+    (half of them) still stands out, and the allowance (SHORTFALL_DEVIATIONS square roots of it)
+    keeps a sound partition from being flagged by chance (well under one in a million);
+    it also means small runs are hardly judged: below ~40 pages a partition, not even an empty
+    partition is short."""
+    by_partition = firsts_by_pair_partition(counts)
+    if len(by_partition) < MIN_PARTITIONS_COMPARED:
+        return []
+    upper_quartile = statistics.quantiles(by_partition.values(), n=4)[2]
+    shortest_sound = upper_quartile - SHORTFALL_DEVIATIONS * math.sqrt(upper_quartile)
+    return [f"pair partition {partition}: {count} pages first in a candidate pair, against "
+            f"{upper_quartile:.0f} in the upper quartile of {len(by_partition)} partitions"
+            for partition, count in sorted(by_partition.items()) if count < shortest_sound]
 
 
 def dedup_flow_problems(counts: dict[str, int]) -> list[str]:
@@ -78,9 +118,12 @@ def dedup_flow_problems(counts: dict[str, int]) -> list[str]:
 
 
 def format_dedup_counts(counts: dict[str, int]) -> str:
-    """The run summary's line on near-duplicate search, with the hops' check."""
-    problems = dedup_flow_problems(counts)
-    check = "steps agree" if not problems else "STEPS DISAGREE: " + "; ".join(problems)
+    """The run summary's line on near-duplicate search, with the checks of the hops and of the
+    pair partitions."""
+    lost, uneven = dedup_flow_problems(counts), uneven_pair_partitions(counts)
+    failed = ([f"STEPS DISAGREE: {'; '.join(lost)}"] if lost else []) + (
+        [f"PAIR PARTITIONS UNEVEN: {'; '.join(uneven)}"] if uneven else [])
+    check = "; ".join(failed) or "steps agree"
     return (f"  near dups   {counts.get(CANDIDATE_PAIRS, 0)} candidate pairs, {counts.get(PAIRS_JUDGED, 0)} judged, "
             f"{counts.get(NEAR_EDGES, 0)} near-duplicate edges; {check}")
 
@@ -402,6 +445,8 @@ class NearDuplicates(beam.PTransform):
         def enough_collisions(kv):
             pairs = list(worth_verifying_pairs(blobs(kv[1], PAIR_BYTES_GROUPED, len), config))
             _counter(CANDIDATE_PAIRS).inc(len(pairs))
+            # zero too: a partition that kept nothing must report so
+            _counter(f"{FIRSTS_PREFIX}{kv[0]}").inc(len({first for first, _ in pairs}))
             return pairs
 
         candidates = (loaded
