@@ -20,6 +20,12 @@ from transforms.write import (INPUTS_KEY, SKIPPED_KEY, FinalizeDocumentShards, R
                               WriteTables)
 
 
+def dedup_config(expected_inputs: int) -> DedupConfig:
+    """The near-duplicate settings of a run of about this many inputs: its LSH and pair partitions
+    grow with the corpus (`partitions_for`); the CLI checks the run's counters against the same."""
+    return dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
+
+
 @dataclasses.dataclass(frozen=True)
 class PriorState:
     """The state files of the runs committed before this one (listed when the graph is built)."""
@@ -75,7 +81,7 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     tagged = (cleaned[DOCUMENTS]
               | "DetectLanguage" >> beam.ParDo(DetectLanguage())
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
-    config = dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
+    config = dedup_config(expected_inputs)
     # Fingerprints, LSH keys and colliding pairs wait in spill files where a random read is cheap:
     # a local disk (transforms.spill).
     spill = "://" not in layout.staging_root()

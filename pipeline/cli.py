@@ -17,7 +17,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline.assembly import PriorState, build_pipeline
+from pipeline.assembly import PriorState, build_pipeline, dedup_config
 from pipeline.options import IngestOptions, own_flags
 from pipeline.timings import format_stage_seconds, run_counters, run_stage_seconds
 from transforms import state
@@ -227,20 +227,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = read_summary(layout.summary_path)
     print(format_summary(summary))
     print(format_stage_seconds(stage_seconds, wall_seconds))
+    pair_partitions = dedup_config(len(listed)).lsh_partitions
     if dedup_counts:
-        print(format_dedup_counts(dedup_counts))
+        print(format_dedup_counts(dedup_counts, pair_partitions))
+    # The checks can only read the counters once the run is over, after an incremental run's commit.
+    rerun = ("this run is committed to the state already, so its inputs will not be compared again: ingest "
+             "them again with a new --state folder for the full result" if layout.incremental
+             else "the same run again should give the full result")
     lost_in_dedup = dedup_flow_problems(dedup_counts)
     for problem in lost_in_dedup:
-        LOG.error("dedup steps disagree on %s: near duplicates may have been missed; the same run "
-                  "again should give the full result", problem)
+        LOG.error("dedup steps disagree on %s: near duplicates may have been missed; %s", problem, rerun)
     firsts = sorted(firsts_by_pair_partition(dedup_counts).values())
     if firsts:
-        LOG.info("pages first in a candidate pair, per pair partition: fewest %d, most %d, over %d partitions",
-                 firsts[0], firsts[-1], len(firsts))
-    short_in_dedup = uneven_pair_partitions(dedup_counts)
+        LOG.info("pages first in a candidate pair, per pair partition: fewest %d, most %d, over %d of %d partitions",
+                 firsts[0], firsts[-1], len(firsts), pair_partitions)
+    short_in_dedup = uneven_pair_partitions(dedup_counts, pair_partitions)
     for problem in short_in_dedup:
-        LOG.error("dedup %s: a worker may have dropped colliding pairs, and near duplicates with them; "
-                  "the same run again should give the full result", problem)
+        LOG.error("dedup %s: a worker may have dropped colliding pairs, and near duplicates with them; %s",
+                  problem, rerun)
     # The pipeline counts directories a glob matches too (each becomes a not_a_file reject).
     matched_here = len(listed) + len(matched_directories(ingest.input))
     if summary["counts"]["inputs"] != matched_here:

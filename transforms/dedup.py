@@ -64,13 +64,14 @@ FLOW_HOPS = ((KEY_BLOBS_MADE, KEY_BLOBS_GROUPED, "LSH key blobs, LshKeys -> Buck
 # id's crc32 (`partition_pairs`), and ids fall into partitions independently of one another, so
 # these counts come out alike. A step that keeps too few of the pairs it judged still agrees with
 # the next (FLOW_HOPS), but shows here: a worker that lost its share leaves the partitions it
-# judged far below the others (`uneven_pair_partitions`). The session-15 run that missed near
-# duplicates had lost 68-79% of them in every odd partition and 1-3% in the even ones.
+# judged far below the others (`uneven_pair_partitions`), as in session 15's run (README).
 FIRSTS_PREFIX = "candidate_firsts_in_pair_partition_"
 # Fewer partitions give no stable reference; a partition is short when it falls this many standard
-# deviations (binomial counts: about the square root of the count) below the upper quartile.
+# deviations (binomial counts: about the square root of the count) below the upper quartile. The
+# upper quartile itself sits ~0.7 of one above the mean, so a sound run is flagged only ~5.8
+# deviations down: by a normal approximation about once in ten million runs of 20 partitions.
 MIN_PARTITIONS_COMPARED = 8
-SHORTFALL_DEVIATIONS = 6.0
+SHORTFALL_DEVIATIONS = 6.5
 
 
 def _counter(name: str):
@@ -82,17 +83,24 @@ def firsts_by_pair_partition(counts: dict[str, int]) -> dict[int, int]:
     return {int(name[len(FIRSTS_PREFIX):]): count for name, count in counts.items() if name.startswith(FIRSTS_PREFIX)}
 
 
-def uneven_pair_partitions(counts: dict[str, int]) -> list[str]:
+def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None) -> list[str]:
     """Pair partitions whose pages first in a candidate pair fall far below the others', from a
-    run's committed `dedup` counters: one message per such partition; empty when fewer than
-    MIN_PARTITIONS_COMPARED partitions reported.
+    run's committed `dedup` counters: one message per such partition. `partitions`, the run's
+    number of pair partitions, makes one that reported nothing count as 0. Empty when the runner
+    reported none of these counters, or fewer than MIN_PARTITIONS_COMPARED partitions.
 
     The reference is the upper quartile, so that losing the partitions of one of two workers
-    (half of them) still stands out, and the allowance (SHORTFALL_DEVIATIONS square roots of it)
-    keeps a sound partition from being flagged by chance (well under one in a million);
-    it also means small runs are hardly judged: below ~40 pages a partition, not even an empty
-    partition is short."""
+    (half of them) still stands out; a loss spread evenly over all partitions, or over more than
+    a quarter of them, does not. The allowance (SHORTFALL_DEVIATIONS square roots of it) keeps
+    sound partitions from being flagged by chance, and also means small runs are hardly judged:
+    below ~45 pages a partition not even an empty one is short, and a partition that lost 70%
+    of its pairs keeps more of its first pages (a page stays while one of its pairs does), so it
+    shows from ~100 pages a partition."""
     by_partition = firsts_by_pair_partition(counts)
+    if not by_partition:
+        return []
+    if partitions:
+        by_partition = {partition: by_partition.get(partition, 0) for partition in range(partitions)}
     if len(by_partition) < MIN_PARTITIONS_COMPARED:
         return []
     upper_quartile = statistics.quantiles(by_partition.values(), n=4)[2]
@@ -117,10 +125,10 @@ def dedup_flow_problems(counts: dict[str, int]) -> list[str]:
     return problems
 
 
-def format_dedup_counts(counts: dict[str, int]) -> str:
+def format_dedup_counts(counts: dict[str, int], partitions: int | None = None) -> str:
     """The run summary's line on near-duplicate search, with the checks of the hops and of the
-    pair partitions."""
-    lost, uneven = dedup_flow_problems(counts), uneven_pair_partitions(counts)
+    pair partitions (`partitions`: see uneven_pair_partitions)."""
+    lost, uneven = dedup_flow_problems(counts), uneven_pair_partitions(counts, partitions)
     failed = ([f"STEPS DISAGREE: {'; '.join(lost)}"] if lost else []) + (
         [f"PAIR PARTITIONS UNEVEN: {'; '.join(uneven)}"] if uneven else [])
     check = "; ".join(failed) or "steps agree"
@@ -442,7 +450,7 @@ class NearDuplicates(beam.PTransform):
                 _counter(PAIR_BYTES_MADE).inc(len(blob))
                 yield target, (blob if folder is None else write_blob_file(folder, PAIRS_SUFFIX, blob))
 
-        def enough_collisions(kv):
+        def enough_collisions(kv: tuple[int, Iterable]) -> list[tuple[str, str]]:
             pairs = list(worth_verifying_pairs(blobs(kv[1], PAIR_BYTES_GROUPED, len), config))
             _counter(CANDIDATE_PAIRS).inc(len(pairs))
             # zero too: a partition that kept nothing must report so
