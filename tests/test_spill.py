@@ -227,6 +227,10 @@ def test_uneven_pair_partitions_flag_a_shortfall_only_where_chance_cannot_explai
     lost_worker = [count * 3 // 10 if p % 2 else count for p, count in enumerate(sound)]
     assert [problem.split(":")[0] for problem in uneven_pair_partitions(partitions(lost_worker))] == [
         f"pair partition {p}" for p in range(1, 16, 2)]
+    # a large run: 40% fewer is far outside binomial chance, but flagged only from half
+    large = [rng.randint(1950, 2050) for _ in range(16)]
+    assert uneven_pair_partitions(partitions(large[:-1] + [1200])) == []
+    assert len(uneven_pair_partitions(partitions(large[:-1] + [900]))) == 1
     # too few pages a partition to tell a loss from chance, or too few partitions
     assert uneven_pair_partitions(partitions([20] * 15 + [0])) == []
     assert uneven_pair_partitions(partitions([200] * 6 + [0])) == []

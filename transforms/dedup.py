@@ -70,8 +70,12 @@ FIRSTS_PREFIX = "candidate_firsts_in_pair_partition_"
 # deviations (binomial counts: about the square root of the count) below the upper quartile. The
 # upper quartile itself sits ~0.7 of one above the mean, so a sound run is flagged only ~5.8
 # deviations down: by a normal approximation about once in ten million runs of 20 partitions.
+# And only when it also lost half the upper quartile's pages: should the counts vary more than
+# binomially (100,000 pages gave 529-675 over 20 partitions, ~3 deviations each way), a large run
+# is still not flagged for it.
 MIN_PARTITIONS_COMPARED = 8
 SHORTFALL_DEVIATIONS = 6.5
+SHORTFALL_SHARE = 0.5
 
 
 def _counter(name: str):
@@ -91,11 +95,11 @@ def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None
 
     The reference is the upper quartile, so that losing the partitions of one of two workers
     (half of them) still stands out; a loss spread evenly over all partitions, or over more than
-    a quarter of them, does not. The allowance (SHORTFALL_DEVIATIONS square roots of it) keeps
-    sound partitions from being flagged by chance, and also means small runs are hardly judged:
-    below ~45 pages a partition not even an empty one is short, and a partition that lost 70%
-    of its pairs keeps more of its first pages (a page stays while one of its pairs does), so it
-    shows from ~100 pages a partition."""
+    a quarter of them, does not. The allowance (SHORTFALL_DEVIATIONS square roots of it, and at
+    least SHORTFALL_SHARE of it) keeps sound partitions from being flagged by chance, and also
+    means small runs are hardly judged: below ~45 pages a partition not even an empty one is
+    short, and a partition that lost 70% of its pairs keeps more of its first pages (a page
+    stays while one of its pairs does), so it shows from ~100 pages a partition."""
     by_partition = firsts_by_pair_partition(counts)
     if not by_partition:
         return []
@@ -104,7 +108,8 @@ def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None
     if len(by_partition) < MIN_PARTITIONS_COMPARED:
         return []
     upper_quartile = statistics.quantiles(by_partition.values(), n=4)[2]
-    shortest_sound = upper_quartile - SHORTFALL_DEVIATIONS * math.sqrt(upper_quartile)
+    shortest_sound = min(upper_quartile - SHORTFALL_DEVIATIONS * math.sqrt(upper_quartile),
+                         SHORTFALL_SHARE * upper_quartile)
     return [f"pair partition {partition}: {count} pages first in a candidate pair, against "
             f"{upper_quartile:.0f} in the upper quartile of {len(by_partition)} partitions"
             for partition, count in sorted(by_partition.items()) if count < shortest_sound]
