@@ -148,14 +148,15 @@ def test_large_blocks_are_returned_promptly_where_glibc_allows():
     assert return_large_blocks_promptly() == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
 
 
-def _dedup_counts(slims, expected_decisions, folder=None) -> dict[str, int]:
-    """Run DecideDuplicates on the FnApiRunner, asserting its (doc_id, verdict) decisions;
-    its `dedup` counters."""
+def _dedup_counts(slims, expected_decisions=None, folder=None, config=CONFIG) -> dict[str, int]:
+    """Run DecideDuplicates on the FnApiRunner, asserting its (doc_id, verdict) decisions when
+    given; its `dedup` counters."""
     from pipeline.timings import run_counters
     from transforms.dedup import COUNTER_NAMESPACE
     p = TestPipeline(runner="FnApiRunner")
-    decided = p | beam.Create(slims) | DecideDuplicates(CONFIG, with_index=False, spill_folder=folder)
-    assert_that(decided["decisions"] | beam.Map(lambda d: (d[0][0], d[1][0])), equal_to(expected_decisions))
+    decided = p | beam.Create(slims) | DecideDuplicates(config, with_index=False, spill_folder=folder)
+    if expected_decisions is not None:
+        assert_that(decided["decisions"] | beam.Map(lambda d: (d[0][0], d[1][0])), equal_to(expected_decisions))
     result = p.run()
     result.wait_until_finish()
     return run_counters(result, COUNTER_NAMESPACE)
@@ -210,8 +211,10 @@ def test_dedup_flow_problems_name_each_hop_that_lost_something_and_ignore_runner
 
 
 def test_uneven_pair_partitions_flag_a_shortfall_only_where_chance_cannot_explain_it():
+    import random
+
     from transforms.dedup import FIRSTS_PREFIX, format_dedup_counts, uneven_pair_partitions
-    rng = __import__("random").Random(11)
+    rng = random.Random(11)
 
     def partitions(counts):
         return {**{f"{FIRSTS_PREFIX}{p}": n for p, n in enumerate(counts)}, "candidate_pairs": 9999}
@@ -242,16 +245,16 @@ def test_uneven_pair_partitions_flag_a_shortfall_only_where_chance_cannot_explai
     assert uneven_pair_partitions({"candidate_pairs": 3}, partitions=16) == []  # no such counters: not judged
 
 
-def _unrelated_stories(count: int, rng) -> list[str]:
-    """Stories of made-up words (a vocabulary of 4,000), so that two of them share next to no
-    sentence by chance."""
+def _made_up_sentences(rng):
+    """A source of sentences of made-up words (a vocabulary of 4,000), so that two of them share
+    next to no words by chance."""
     vocabulary = ["".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
                   for _ in range(4000)]
 
     def sentence() -> str:
         return " ".join(rng.choice(vocabulary) for _ in range(rng.randint(10, 16))).capitalize() + "."
 
-    return [" ".join(sentence() for _ in range(8)) for _ in range(count)]
+    return sentence
 
 
 def test_a_worker_that_keeps_too_few_candidate_pairs_shows_in_uneven_partitions_though_the_steps_agree(monkeypatch):
@@ -263,19 +266,20 @@ def test_a_worker_that_keeps_too_few_candidate_pairs_shows_in_uneven_partitions_
 
     rng = random.Random(17)
     config = dataclasses.replace(CONFIG, lsh_partitions=8)
+    sentence = _made_up_sentences(rng)
     docs = []
-    for number, story in enumerate(_unrelated_stories(480, rng)):
-        docs.append(_doc(f"{rng.getrandbits(64):016x}", story))
+    for number in range(480):
+        story = [sentence() for _ in range(8)]
+        docs.append(_doc(f"{rng.getrandbits(64):016x}", " ".join(story)))
         for _ in range(2 if number % 4 == 0 else 1):  # some stories copied twice: a page first in two pairs
-            new_sentence = _unrelated_stories(1, rng)[0].split(". ")[0]
-            docs.append(_doc(f"{rng.getrandbits(64):016x}", ". ".join(story.split(". ")[:-1] + [new_sentence])))
+            docs.append(_doc(f"{rng.getrandbits(64):016x}", " ".join(story[:-1] + [sentence()])))  # last sentence new
     real = dedup.worth_verifying_pairs
 
     def odd_partitions_lost(blobs, config):
         return [(a, b) for a, b in real(blobs, config) if zlib.crc32(a.encode()) % 8 % 2 == 0]
 
     slims = [slim_record(doc, config) for doc in docs]
-    sound = _dedup_counts_of(slims, config)
+    sound = _dedup_counts(slims, config=config)
     firsts = dedup.firsts_by_pair_partition(sound)
     # every partition reports; each story's first page at least (a few chance pairs join them),
     # and a page first in two pairs once
@@ -285,18 +289,8 @@ def test_a_worker_that_keeps_too_few_candidate_pairs_shows_in_uneven_partitions_
     # All of the odd partitions' pairs lost: at ~65 pages a partition a 70% loss like session 15's
     # would sit near the threshold (it shows from ~100).
     monkeypatch.setattr(dedup, "worth_verifying_pairs", odd_partitions_lost)
-    lossy = _dedup_counts_of(slims, config)
+    lossy = _dedup_counts(slims, config=config)
     assert dedup.dedup_flow_problems(lossy) == []  # every hop agrees: the loss is inside a step
     assert [problem.split(":")[0] for problem in dedup.uneven_pair_partitions(lossy)] == [
         f"pair partition {p}" for p in (1, 3, 5, 7)]
     assert all(lossy[f"{dedup.FIRSTS_PREFIX}{p}"] == 0 for p in (1, 3, 5, 7))
-
-
-def _dedup_counts_of(slims, config) -> dict[str, int]:
-    from pipeline.timings import run_counters
-    from transforms.dedup import COUNTER_NAMESPACE
-    p = TestPipeline(runner="FnApiRunner")
-    _ = p | beam.Create(slims) | DecideDuplicates(config, with_index=False)
-    result = p.run()
-    result.wait_until_finish()
-    return run_counters(result, COUNTER_NAMESPACE)
