@@ -77,3 +77,26 @@ def test_warm_up_reaches_dateparser_so_its_first_use_is_outside_any_time_limit(m
     monkeypatch.setattr(htmldate.extractors, "_external_date", lambda text: sent.append(text) or parse(text))
     warm_up()
     assert sent
+
+
+@pytest.mark.parametrize("run_day", [datetime.date(2026, 12, 3), datetime.date(2027, 2, 28)])
+def test_a_date_written_without_its_day_does_not_take_the_day_of_the_run(monkeypatch, run_day):
+    """htmldate hands "2016 12" to dateutil, which fills a missing day from today's date: the
+    page's `published` then changed with the day it was cleaned on."""
+    import dateutil.parser._parser as dateutil_internals
+
+    real_datetime = datetime.datetime
+
+    class RunDay(real_datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return real_datetime(run_day.year, run_day.month, run_day.day, 12, 0)
+
+    pinned = type(datetime)("datetime_on_run_day")
+    pinned.__dict__.update({name: getattr(datetime, name) for name in dir(datetime) if not name.startswith("__")})
+    pinned.datetime = RunDay
+    monkeypatch.setattr(dateutil_internals, "datetime", pinned)
+    htmldate.meta.reset_caches()  # the same string's verdict from another run day is cached
+    page = (f"<html><head><title>Budget</title></head><body><div>2016 12</div>"
+            f"<article><p>{PARAGRAPH * 3}</p></article></body></html>")
+    assert clean_html(page).published == datetime.date(2016, 12, 1)

@@ -19,12 +19,34 @@ from __future__ import annotations
 import datetime
 import re
 
+import dateutil.parser
+import htmldate.extractors
 import trafilatura
 
 from transforms.records import CleanResult
 
 EMPTY_RESULT = CleanResult(title=None, author=None, published=None, paragraphs=(), removed=())
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+
+
+# htmldate (1.11) parses some date candidates, such as "2016 12", with dateutil, which fills the
+# parts a string lacks from today's date: such a page's date moved with the day of the run
+# (2016-12-03 in one run, 2016-12-04 in one that crossed midnight). Filled from a fixed default
+# instead, a missing day becomes the 1st, as htmldate's own year-month rule has it, and a missing
+# year becomes year 1, which htmldate's plausibility check (1995 onwards) turns down.
+_DATEUTIL_DEFAULT = datetime.datetime(1, 1, 1)
+
+
+def _dateutil_parse_without_today(timestr: str, *args, **kwargs) -> datetime.datetime:
+    kwargs.setdefault("default", _DATEUTIL_DEFAULT)
+    return dateutil.parser.parse(timestr, *args, **kwargs)
+
+
+# A library global, patched on import so every worker process that cleans HTML has it; a
+# version of htmldate without the name fails the test that pins this down
+# (tests/test_htmlclean.py) rather than this import.
+if hasattr(htmldate.extractors, "dateutil_parse"):
+    htmldate.extractors.dateutil_parse = _dateutil_parse_without_today
 
 
 def _parse_iso_date(value: str | None) -> datetime.date | None:
