@@ -17,12 +17,12 @@ from transforms.read import PAGES, REJECTS, ReadRawFiles, matched_directories
 from transforms.routing import SplitRoutes
 from transforms.state import NEW, SKIPPED, ManifestRows, PriorIndex, SkipIngested
 from transforms.write import (INPUTS_KEY, SKIPPED_KEY, FinalizeDocumentShards, RunLayout, StageDocuments,
-                              WriteTables)
+                              WriteTables, dedup_counter)
 
 
 def dedup_config(expected_inputs: int) -> DedupConfig:
     """The near-duplicate settings of a run of about this many inputs: its LSH and pair partitions
-    grow with the corpus (`partitions_for`); the CLI checks the run's counters against the same."""
+    grow with the corpus (`partitions_for`)."""
     return dataclasses.replace(DedupConfig(), lsh_partitions=partitions_for(expected_inputs))
 
 
@@ -91,6 +91,8 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
                | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental,
                                                    spill_folder=layout.dedup_spill_dir if spill else None))
     written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)
+    # checked before the commit (transforms.write.CommitRun)
+    counters.append(decided["counts"] | "DedupCounters" >> beam.Map(dedup_counter))
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:
         state_tables = {

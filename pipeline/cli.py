@@ -17,12 +17,11 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline.assembly import PriorState, build_pipeline, dedup_config
+from pipeline.assembly import PriorState, build_pipeline
 from pipeline.options import IngestOptions, own_flags
-from pipeline.timings import format_stage_seconds, run_counters, run_stage_seconds
+from pipeline.timings import format_stage_seconds, run_stage_seconds
 from transforms import state
-from transforms.dedup import (COUNTER_NAMESPACE, dedup_flow_problems, firsts_by_pair_partition, format_dedup_counts,
-                              uneven_pair_partitions)
+from transforms.dedup import firsts_by_pair_partition, format_dedup_counts
 from transforms.read import matched_directories
 from transforms.write import RunLayout, return_large_blocks_promptly
 
@@ -161,6 +160,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  removed lines by reason  {_inline(counts['removed_lines_by_reason'])}",
         f"  written by  {len(summary.get('workers', []))} worker process(es): {', '.join(summary.get('workers', []))}",
     ]
+    if summary.get("dedup", {}).get("counts"):
+        lines.append(format_dedup_counts(summary["dedup"]["counts"]))
+    if summary.get("published") is False:
+        lines.append("  NOT COMMITTED: the next run with this --state discards this run and ingests its inputs again")
     return "\n".join(lines)
 
 
@@ -220,34 +223,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     result.wait_until_finish()
     wall_seconds = time.monotonic() - run_started
     stage_seconds = run_stage_seconds(result)
-    dedup_counts = run_counters(result, COUNTER_NAMESPACE)
     client = getattr(result, "client", None)  # the DaskRunner's; closed before its cluster goes away
     if client is not None:
         client.close()
-    summary = read_summary(layout.summary_path)
+    # An incremental run held back from its commit (transforms.write.CommitRun) leaves its summary staged.
+    held = layout.incremental and not FileSystems.exists(layout.summary_path)
+    summary = read_summary(layout.staged_summary_path if held else layout.summary_path)
     print(format_summary(summary))
     print(format_stage_seconds(stage_seconds, wall_seconds))
-    pair_partitions = dedup_config(len(listed)).lsh_partitions
-    if dedup_counts:
-        print(format_dedup_counts(dedup_counts, pair_partitions))
-    # The checks can only read the counters once the run is over, after an incremental run's commit.
-    rerun = ("this run is committed to the state already, so its inputs will not be compared again: ingest "
-             "them again with a new --state folder for the full result" if layout.incremental
-             else "the same run again should give the full result")
-    lost_in_dedup = dedup_flow_problems(dedup_counts)
-    for problem in lost_in_dedup:
-        LOG.error("dedup steps disagree on %s: near duplicates may have been missed; %s", problem, rerun)
-    firsts = sorted(firsts_by_pair_partition(dedup_counts).values())
+    problems = summary["dedup"]["problems"]
+    advice = ("this run is not committed: the next run with this --state ingests its inputs again" if held
+              else "the same run again should give the full result")
+    for problem in problems:
+        LOG.error("%s: near duplicates may have been missed; %s", problem, advice)
+    firsts = sorted(firsts_by_pair_partition(summary["dedup"]["counts"]).values())
     if firsts:
-        LOG.info("pages first in a candidate pair, per pair partition: fewest %d, most %d, over %d of %d partitions",
-                 firsts[0], firsts[-1], len(firsts), pair_partitions)
-    short_in_dedup = uneven_pair_partitions(dedup_counts, pair_partitions)
-    for problem in short_in_dedup:
-        LOG.error("dedup %s: a worker may have dropped colliding pairs, and near duplicates with them; %s",
-                  problem, rerun)
+        LOG.info("pages first in a candidate pair, per pair partition: fewest %d, most %d, over %d partitions",
+                 firsts[0], firsts[-1], len(firsts))
     # The pipeline counts directories a glob matches too (each becomes a not_a_file reject).
     matched_here = len(listed) + len(matched_directories(ingest.input))
     if summary["counts"]["inputs"] != matched_here:
         LOG.warning("the workers matched %d paths where this process matched %d: did the inputs change "
                     "during the run, or can the workers not see them?", summary["counts"]["inputs"], matched_here)
-    return 0 if summary["counts"]["accounted"] and not lost_in_dedup and not short_in_dedup else 1
+    return 0 if summary["counts"]["accounted"] and not problems else 1

@@ -21,7 +21,6 @@ from collections import Counter
 from typing import Any, Iterable, Mapping
 
 from apache_beam.coders.coders import VarIntCoder
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.metrics.monitoring_infos import TOTAL_MSECS_URN
 from apache_beam.portability.api import metrics_pb2
 
@@ -38,7 +37,7 @@ STAGE_OF_STEP: dict[str, str] = {
     "DetectLanguage": "language", "RouteLanguage": "language",
     # fingerprints for deduplication, and the full documents written to staging files
     "StageDocuments": "staging",
-    "Deduplicate": "dedup", "PriorIndex": "dedup", "IndexRows": "dedup",
+    "Deduplicate": "dedup", "PriorIndex": "dedup", "IndexRows": "dedup", "DedupCounters": "dedup",
     "WriteDocuments": "write", "AllRejects": "write", "Manifest": "write", "AllCounters": "write",
     "WriteTables": "write",
 }
@@ -92,21 +91,3 @@ def parse_stage_seconds(summary_text: str) -> dict[str, float]:
         if line.strip().startswith("time") and "by stage" in line:
             return {stage: float(value) for stage, value in _STAGE_PART.findall(line.split("by stage", 1)[1])}
     return {}
-
-
-def run_counters(result: Any, namespace: str) -> dict[str, int]:
-    """A finished run's committed counters of one namespace, summed over steps; empty when its
-    runner does not report committed metrics (the DaskRunner's result has none)."""
-    try:
-        found = result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]
-        if any(counter.committed is None for counter in found):
-            return {}  # attempted counts only: they may count retried bundles twice
-        totals: Counter[str] = Counter()
-        for counter in found:
-            totals[counter.key.metric.name] += counter.committed
-        return dict(totals)
-    except NotImplementedError:  # the DaskRunner's result
-        return {}
-    except Exception:  # noqa: BLE001 - the run has committed: a metrics problem must not fail it
-        LOG.warning("could not read the run's %s counters", namespace, exc_info=True)
-        return {}

@@ -133,39 +133,62 @@ def test_a_timeout_inside_the_html_extractor_is_not_swallowed(monkeypatch):
 
 def test_a_run_whose_dedup_steps_disagree_exits_1_and_says_which_hop(tmp_path, monkeypatch, capsys, caplog):
     import pipeline.cli as cli
-    from transforms.dedup import CANDIDATE_PAIRS, CANDIDATE_PAIRS_JOINED
-    real = cli.run_counters
+    from transforms import dedup, spill
+    real = dedup.read_blobs
 
-    def one_pair_lost_on_the_way(result, namespace):
-        counts = real(result, namespace)
-        return {**counts, CANDIDATE_PAIRS_JOINED: counts[CANDIDATE_PAIRS] - 1}
+    def pair_files_come_back_empty(paths):
+        return real([path for path in paths if not path.endswith(spill.PAIRS_SUFFIX)])
 
-    monkeypatch.setattr(cli, "run_counters", one_pair_lost_on_the_way)
+    monkeypatch.setattr(dedup, "read_blobs", pair_files_come_back_empty)
     seeds = Path(__file__).resolve().parents[1] / "seeds"
     code = cli.main(["--input", str(seeds / "*"), "--output", str(tmp_path / "out"), "--runner=FnApiRunner"])
     assert code == 1
-    assert "STEPS DISAGREE: candidate pairs, EnoughCollisions -> AttachCounts" in capsys.readouterr().out
-    assert any("dedup steps disagree" in record.getMessage() for record in caplog.records)
+    assert "STEPS DISAGREE: bytes of colliding pairs, BucketPairs -> EnoughCollisions" in capsys.readouterr().out
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert any(error.startswith("dedup steps disagree on bytes of colliding pairs") for error in errors), errors
+    # without a state folder the output is published all the same: the next run starts afresh
+    assert len(read_table(tmp_path / "out", "documents")) == 5
+
+
+def _one_worker_kept_a_third(partitions: int) -> list[tuple[str, int]]:
+    """In place of the zero seeds: counts as if the odd pair partitions' worker had kept a third
+    of its pages first in a candidate pair, in a run large enough to judge (16 partitions)."""
+    from transforms.dedup import FIRSTS_PREFIX
+    return [(f"{FIRSTS_PREFIX}{p}", 300 if p % 2 else 900) for p in range(max(partitions, 16))]
 
 
 @pytest.mark.parametrize("incremental", [False, True])
-def test_a_run_whose_pair_partitions_come_out_uneven_exits_1_and_names_them(tmp_path, monkeypatch, capsys, caplog,
-                                                                            incremental):
+def test_a_run_whose_pair_partitions_come_out_uneven_exits_1_and_an_incremental_one_is_not_committed(
+        tmp_path, monkeypatch, capsys, caplog, incremental):
+    import json
+
     import pipeline.cli as cli
-    from transforms.dedup import FIRSTS_PREFIX
-    real = cli.run_counters
+    from transforms import dedup
 
-    def one_worker_kept_a_third(result, namespace):
-        counts = {name: count for name, count in real(result, namespace).items() if not name.startswith(FIRSTS_PREFIX)}
-        return {**counts, **{f"{FIRSTS_PREFIX}{p}": 300 if p % 2 else 900 for p in range(16)}}
-
-    monkeypatch.setattr(cli, "run_counters", one_worker_kept_a_third)
+    monkeypatch.setattr(dedup, "pair_partition_seeds", _one_worker_kept_a_third)
     seeds = Path(__file__).resolve().parents[1] / "seeds"
-    state = ["--state", str(tmp_path / "state")] if incremental else []
-    code = cli.main(["--input", str(seeds / "*"), "--output", str(tmp_path / "out"), "--runner=FnApiRunner", *state])
-    assert code == 1
-    assert "PAIR PARTITIONS UNEVEN: pair partition 1: 300 pages" in capsys.readouterr().out
-    errors = [record.getMessage() for record in caplog.records if "may have dropped colliding pairs" in record.getMessage()]
-    assert len(errors) == 8
-    # an incremental run is committed before the check can read the counters: running it again would skip its inputs
-    assert all(("new --state folder" in error) == incremental for error in errors)
+    out, state = tmp_path / "out", tmp_path / "state"
+    args = ["--input", str(seeds / "*"), "--output", str(out), "--runner=FnApiRunner",
+            *(["--state", str(state)] if incremental else [])]
+    assert cli.main(args) == 1
+    printed = capsys.readouterr().out
+    assert "PAIR PARTITIONS UNEVEN: pair partition 1: 301 pages" in printed  # the seeds add a page
+    errors = [record.getMessage() for record in caplog.records if "near duplicates may have been missed" in record.getMessage()]
+    assert len(errors) == 8 and all(error.startswith("dedup pair partition ") for error in errors)
+    if not incremental:
+        assert len(read_table(out, "documents")) == 4
+        assert json.loads((out / "run.json").read_text())["published"] is True
+        return
+    # Not committed: committed, its inputs would be skipped as ingested, their near duplicates never found.
+    assert "NOT COMMITTED" in printed and all("ingests its inputs again" in error for error in errors)
+    assert not (state / "state.json").exists() and not list(out.glob("run=*"))
+    held = [json.loads(path.read_text()) for path in out.glob("_tmp/*/run.json")]
+    assert [summary["published"] for summary in held] == [False]
+
+    monkeypatch.undo()
+    caplog.clear()
+    assert cli.main(args) == 0  # the next run ingests them again
+    assert any("stopped before its commit" in record.getMessage() for record in caplog.records)
+    runs = json.loads((state / "state.json").read_text())["runs"]
+    assert [(run["inputs"], run["skipped"], run["documents"]) for run in runs] == [(5, 0, 4)]
+    assert not list(out.glob("_tmp/*"))

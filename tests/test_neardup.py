@@ -13,8 +13,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import SEEDS
-from transforms.dedup import (FINGERPRINT, FIRST, DecideDuplicates, DeduplicateDocuments, _attach_frequencies, assign_clusters,
-                              content_hash, keep_rank, slim_record)
+from transforms.dedup import (CANDIDATE_PAIRS_JOINED, DEDUP_COUNT, FINGERPRINT, FIRST, DecideDuplicates,
+                              DeduplicateDocuments, _attach_frequencies, assign_clusters, content_hash, keep_rank,
+                              slim_record)
 from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, key_digest, packed_keys,
                                 partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, pack_id, split_sentences, unpack_id, verify, widest_paths,
@@ -370,12 +371,13 @@ def test_only_documents_in_a_candidate_pair_go_on_to_verification():
 
     def routed(pairs, seconds):
         grouped = {"fingerprint": [(fp, rank)], "counts": [], "pairs": pairs, "seconds": seconds}
-        return [(tag, key) for tag, (key, _) in _attach_frequencies(("a", grouped))]
+        return [(tag, value[0]) for tag, value in _attach_frequencies(("a", grouped))]
 
     assert routed([], []) == []
     assert routed([], [None]) == [(FINGERPRINT, "a")]
-    assert routed(["b", "c"], []) == [(FIRST, "b"), (FIRST, "c")]
-    assert routed(["b"], [None, None]) == [(FINGERPRINT, "a"), (FIRST, "b")]
+    # with how many pairs it is first in, for the join's side of that hop's check
+    assert routed(["b", "c"], []) == [(DEDUP_COUNT, CANDIDATE_PAIRS_JOINED), (FIRST, "b"), (FIRST, "c")]
+    assert routed(["b"], [None, None]) == [(DEDUP_COUNT, CANDIDATE_PAIRS_JOINED), (FINGERPRINT, "a"), (FIRST, "b")]
 
 
 def test_sentence_counts_travel_packed_per_document_and_unpack_to_hashes():

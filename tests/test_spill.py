@@ -1,6 +1,8 @@
 """Fingerprints spilled to disk (transforms.spill) and the dedup stage reading them back."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -150,21 +152,26 @@ def test_large_blocks_are_returned_promptly_where_glibc_allows():
 
 def _dedup_counts(slims, expected_decisions=None, folder=None, config=CONFIG) -> dict[str, int]:
     """Run DecideDuplicates on the FnApiRunner, asserting its (doc_id, verdict) decisions when
-    given; its `dedup` counters."""
-    from pipeline.timings import run_counters
-    from transforms.dedup import COUNTER_NAMESPACE
+    given; its near-duplicate counts, summed as the commit step sums them."""
+    import json
+    import tempfile
+
+    summed = Path(tempfile.mkdtemp()) / "counts.json"
     p = TestPipeline(runner="FnApiRunner")
     decided = p | beam.Create(slims) | DecideDuplicates(config, with_index=False, spill_folder=folder)
     if expected_decisions is not None:
         assert_that(decided["decisions"] | beam.Map(lambda d: (d[0][0], d[1][0])), equal_to(expected_decisions))
-    result = p.run()
-    result.wait_until_finish()
-    return run_counters(result, COUNTER_NAMESPACE)
+    _ = (decided["counts"]
+         | beam.CombinePerKey(sum)
+         | beam.combiners.ToList()
+         | beam.Map(lambda items, path: Path(path).write_text(json.dumps(dict(items))), str(summed)))
+    p.run().wait_until_finish()
+    return json.loads(summed.read_text())
 
 
 @pytest.mark.parametrize("spill_keys_and_pairs", [False, True])
 def test_the_near_duplicate_steps_count_the_same_keys_pairs_and_candidates_on_both_sides(tmp_path, spill_keys_and_pairs):
-    from transforms.dedup import FLOW_HOPS, NEAR_EDGES, dedup_flow_problems
+    from transforms.dedup import FLOW_HOPS, NEAR_EDGES, dedup_flow_problems, firsts_by_pair_partition
     docs = [_doc("a", ARTICLE), _doc("b", REWORDED), _doc("c", SAME_EVENT)]
     counts = _dedup_counts([slim_record(doc, CONFIG) for doc in docs],
                            [("a", "keep"), ("b", "duplicate"), ("c", "keep")],
@@ -173,6 +180,9 @@ def test_the_near_duplicate_steps_count_the_same_keys_pairs_and_candidates_on_bo
         assert counts[sent] == counts[received] > 0, (sent, received, counts)
     assert counts[NEAR_EDGES] == 1  # a and b
     assert dedup_flow_problems(counts) == []
+    # every pair partition has its count, 0 where no pair was filed, so an empty one shows as empty
+    assert sorted(firsts_by_pair_partition(counts)) == list(range(CONFIG.lsh_partitions))
+    assert sum(firsts_by_pair_partition(counts).values()) < CONFIG.lsh_partitions
 
 
 def test_a_pair_file_lost_between_steps_is_reported_not_silent(tmp_path, monkeypatch):

@@ -23,7 +23,6 @@ import unicodedata
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from transforms.neardup import (Fingerprint, NearDupConfig, fingerprint, linked_clusters, pack_id, packed_keys,
                                 partition_of, partition_pairs, sentence_hashes, unpack_id, verify, widest_paths,
@@ -45,9 +44,12 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalize_for_hash(text).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-# Counters of what the near-duplicate steps hand each other, so a run can show that nothing went
+# Counts of what the near-duplicate steps hand each other, so a run can show that nothing went
 # missing between them (`dedup_flow_problems`): each hop's sender and receiver count the same thing.
-COUNTER_NAMESPACE = "dedup"
+# They travel as elements (route DEDUP_COUNT: (name, count)), summed where the run commits
+# (transforms.write.CommitRun), not as Beam metrics: elements are counted once on every runner
+# (the DaskRunner reports no metrics), and the commit step can read them before it commits.
+DEDUP_COUNT = "dedup_count"
 KEY_BLOBS_MADE, KEY_BLOBS_GROUPED = "key_blobs_made", "key_blobs_grouped"
 PAIR_BYTES_MADE, PAIR_BYTES_GROUPED = "pair_bytes_made", "pair_bytes_grouped"
 CANDIDATE_PAIRS, CANDIDATE_PAIRS_JOINED = "candidate_pairs", "candidate_pairs_joined"
@@ -78,20 +80,27 @@ SHORTFALL_DEVIATIONS = 6.5
 SHORTFALL_SHARE = 0.5
 
 
-def _counter(name: str):
-    return Metrics.counter(COUNTER_NAMESPACE, name)
+def _count(name: str, value: int) -> Routed:
+    return route(DEDUP_COUNT, (name, value))
+
+
+def pair_partition_seeds(partitions: int) -> list[tuple[str, int]]:
+    """A zero count per pair partition, so that one that reported nothing sums to 0 and is
+    judged as empty (`uneven_pair_partitions`)."""
+    return [(f"{FIRSTS_PREFIX}{partition}", 0) for partition in range(partitions)]
 
 
 def firsts_by_pair_partition(counts: dict[str, int]) -> dict[int, int]:
-    """{pair partition: pages first in a candidate pair} from a run's committed `dedup` counters."""
+    """{pair partition: pages first in a candidate pair} from a run's summed dedup counts."""
     return {int(name[len(FIRSTS_PREFIX):]): count for name, count in counts.items() if name.startswith(FIRSTS_PREFIX)}
 
 
 def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None) -> list[str]:
     """Pair partitions whose pages first in a candidate pair fall far below the others', from a
-    run's committed `dedup` counters: one message per such partition. `partitions`, the run's
-    number of pair partitions, makes one that reported nothing count as 0. Empty when the runner
-    reported none of these counters, or fewer than MIN_PARTITIONS_COMPARED partitions.
+    run's summed dedup counts: one message per such partition. `partitions`, the run's number
+    of pair partitions, makes one missing from `counts` count as 0 (a pipeline run has them all:
+    `pair_partition_seeds`). Empty when there are no such counts, or fewer than
+    MIN_PARTITIONS_COMPARED partitions.
 
     The reference is the upper quartile, so that losing the partitions of one of two workers
     (half of them) still stands out; a loss spread evenly over all partitions, or over more than
@@ -116,9 +125,9 @@ def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None
 
 
 def dedup_flow_problems(counts: dict[str, int]) -> list[str]:
-    """What went missing between the near-duplicate steps, from a run's committed `dedup`
-    counters: one message per hop whose two counts differ (FLOW_HOPS); empty when they agree
-    or the runner reported none of them.
+    """What went missing between the near-duplicate steps, from a run's summed dedup counts:
+    one message per hop whose two counts differ (FLOW_HOPS); empty when they agree or there
+    are none.
 
     Why: one 100,000-page run (session 15) found 1,983 fewer near duplicates than four others
     on the same input, with no error; its candidate pairs had gone missing somewhere between
@@ -128,6 +137,13 @@ def dedup_flow_problems(counts: dict[str, int]) -> list[str]:
         if sent in counts and counts.get(sent, 0) != counts.get(received, 0):
             problems.append(f"{what}: {counts.get(sent, 0)} sent, {counts.get(received, 0)} received")
     return problems
+
+
+def dedup_problems(counts: dict[str, int], partitions: int | None = None) -> list[str]:
+    """Every reason to doubt a run's near-duplicate search: hops that disagree, then pair
+    partitions that came out uneven; empty for a sound run."""
+    return ([f"dedup steps disagree on {problem}" for problem in dedup_flow_problems(counts)]
+            + [f"dedup {problem}" for problem in uneven_pair_partitions(counts, partitions)])
 
 
 def format_dedup_counts(counts: dict[str, int], partitions: int | None = None) -> str:
@@ -254,12 +270,24 @@ def _is_prior(rank: tuple) -> bool:
     return not rank[0]
 
 
+KEY = "key"
+PAIR = "pair"
+CANDIDATE = "candidate"
+EDGE = "edge"
+NEAR = "near"
+
+
 def _lsh_keys(kv: tuple[str, tuple[Fingerprint, tuple]], config: NearDupConfig) -> list[tuple[int, bytes]]:
     """A document's LSH keys as (partition, blob) (`packed_keys`)."""
     _, (fp, rank) = kv
-    keys = packed_keys(fp, _is_prior(rank), config)
-    _counter(KEY_BLOBS_MADE).inc(len(keys))
-    return keys
+    return packed_keys(fp, _is_prior(rank), config)
+
+
+def _routed_lsh_keys(kv: tuple[str, tuple[Fingerprint, tuple]], config: NearDupConfig) -> Iterator[Routed]:
+    keys = _lsh_keys(kv, config)
+    for key in keys:
+        yield route(KEY, key)
+    yield _count(KEY_BLOBS_MADE, len(keys))
 
 
 def _sentence_blobs(item: tuple[str, tuple[Fingerprint, tuple]], partitions: int) -> list[tuple[int, bytes]]:
@@ -312,15 +340,17 @@ def _attach_frequencies(item) -> Iterator[Routed]:
     """One document's fingerprint, its shared sentences' counts, the candidate pairs it comes
     first in and a mark per pair it comes second in -> FINGERPRINT (doc_id, (fingerprint with
     frequencies, rank)) when it is second in some pair and, per pair it is first in, FIRST (the
-    other doc_id, (that fingerprint, rank)); a spilled fingerprint goes on as where it waits and
-    its counts (`defer_counted`). A document in no pair sends nothing on: on the in-memory
-    runner each shuffle holds its whole input, and most documents are in no pair."""
+    other doc_id, (that fingerprint, rank)), with DEDUP_COUNT how many pairs it is first in;
+    a spilled fingerprint goes on as where it waits and its counts (`defer_counted`). A
+    document in no pair sends nothing on: on the in-memory runner each shuffle holds its whole
+    input, and most documents are in no pair."""
     doc_id, grouped = item
     firsts = list(grouped["pairs"])
     second = any(True for _ in grouped["seconds"])
     if not firsts and not second:
         return
-    _counter(CANDIDATE_PAIRS_JOINED).inc(len(firsts))
+    if firsts:
+        yield _count(CANDIDATE_PAIRS_JOINED, len(firsts))
     counts = unpack_counts(grouped["counts"])
     for source, rank in grouped["fingerprint"]:
         weighted = (defer_counted(with_frequencies(load_fingerprint(doc_id, source), counts), source), rank)
@@ -362,35 +392,35 @@ class _AttachCounts(_ClosesSpills):
 
 class _Verify(_ClosesSpills):
     """A document that is second in candidate pairs, with the firsts' counted fingerprints ->
-    (None, verified edge) for each pair that is a near duplicate."""
+    EDGE (None, verified edge) for each pair that is a near duplicate, and its counts."""
 
     def __init__(self, config: NearDupConfig) -> None:
         self._config = config
-        self._judged = _counter(PAIRS_JUDGED)
-        self._edges = _counter(NEAR_EDGES)
 
-    def process(self, item: tuple[str, dict[str, Iterable]]) -> Iterator[tuple[None, tuple]]:
+    def process(self, item: tuple[str, dict[str, Iterable]]) -> Iterator[Routed]:
         _, grouped = item
         # Usually one second; a document can be first in many pairs, so the firsts stream.
         seconds = [(resolve_counted(fp), rank) for fp, rank in grouped["fingerprint"]]
         # Counted once per pair of ids: a doc_id read twice with different bodies (overlapping
         # globs, a file changed in between) has two fingerprints, judged against each other's.
         judged: set[tuple[str, str]] = set()
+        edges = 0
         for fp_a, rank_a in grouped["firsts"]:
             fp_a = resolve_counted(fp_a)
             for fp_b, rank_b in seconds:
                 similarity = verify(fp_a, fp_b, self._config)
                 judged.add((fp_a.doc_id, fp_b.doc_id))
                 if similarity is not None:
-                    self._edges.inc()
-                    yield None, (fp_a.doc_id, fp_b.doc_id, similarity, rank_a, rank_b)
-        self._judged.inc(len(judged))
+                    edges += 1
+                    yield route(EDGE, (None, (fp_a.doc_id, fp_b.doc_id, similarity, rank_a, rank_b)))
+        yield _count(PAIRS_JUDGED, len(judged))
+        yield _count(NEAR_EDGES, edges)
 
 
 class _SpillKeys(beam.DoFn):
-    """(doc_id, (fingerprint, rank)) -> (LSH partition, key file) once per partition a bundle
-    meets; the document's key blobs are appended to those files, closed at the end of the
-    bundle. The path goes out with the bundle's first blob for it, not from finish_bundle:
+    """(doc_id, (fingerprint, rank)) -> KEY (LSH partition, key file) once per partition a
+    bundle meets, and the document's count; its key blobs are appended to those files, closed
+    at the end of the bundle. The path goes out with the bundle's first blob for it, not from finish_bundle:
     the DaskRunner drops what finish_bundle emits, and a shuffle is read only once the bundle
     that wrote it has finished."""
 
@@ -401,13 +431,15 @@ class _SpillKeys(beam.DoFn):
     def start_bundle(self) -> None:
         self._writers: dict[int, BlobFileWriter] = {}
 
-    def process(self, kv: tuple[str, tuple[Fingerprint, tuple]]) -> Iterator[tuple[int, str]]:
-        for partition, blob in _lsh_keys(kv, self._config):
+    def process(self, kv: tuple[str, tuple[Fingerprint, tuple]]) -> Iterator[Routed]:
+        keys = _lsh_keys(kv, self._config)
+        for partition, blob in keys:
             writer = self._writers.get(partition)
             if writer is None:
                 writer = self._writers[partition] = BlobFileWriter(self._folder, KEYS_SUFFIX)
-                yield partition, writer.path
+                yield route(KEY, (partition, writer.path))
             writer.write(blob)
+        yield _count(KEY_BLOBS_MADE, len(keys))
 
     def finish_bundle(self) -> None:
         writers, self._writers = self._writers, {}
@@ -416,9 +448,10 @@ class _SpillKeys(beam.DoFn):
 
 
 class NearDuplicates(beam.PTransform):
-    """(doc_id, (fingerprint or where it was spilled, keep rank)) -> (doc_id, (kept doc_id,
-    similarity)) for each document that is a near duplicate (earlier runs' documents rank
-    first, see keep_rank). A spilled fingerprint (transforms.spill) is read back to make keys
+    """(doc_id, (fingerprint or where it was spilled, keep rank)) -> {NEAR: (doc_id, (kept
+    doc_id, similarity)) for each document that is a near duplicate (earlier runs' documents
+    rank first, see keep_rank), DEDUP_COUNT: (name, count) of what the steps handed each
+    other, to be summed}. A spilled fingerprint (transforms.spill) is read back to make keys
     and sentence hashes and, only for the documents in a candidate pair, to attach counts and
     once per pair where it is judged.
 
@@ -441,53 +474,71 @@ class NearDuplicates(beam.PTransform):
 
         folder = self._spill_folder
 
-        def blobs(values, counter: str, unit):
+        def blobs(values, tally: list[int], unit):
             """A shuffle's values (the blobs themselves, or the files holding them), counted
-            once they are all read: one counter update per group, not per blob."""
-            received = 0
+            into `tally` as they are read."""
             for blob in (values if folder is None else read_blobs(values)):
-                received += unit(blob)
+                tally[0] += unit(blob)
                 yield blob
-            _counter(counter).inc(received)
 
         def bucketed(kv):
-            for target, blob in partition_pairs(blobs(kv[1], KEY_BLOBS_GROUPED, lambda _: 1), config):
-                _counter(PAIR_BYTES_MADE).inc(len(blob))
-                yield target, (blob if folder is None else write_blob_file(folder, PAIRS_SUFFIX, blob))
+            grouped, made = [0], 0
+            for target, blob in partition_pairs(blobs(kv[1], grouped, lambda _: 1), config):
+                made += len(blob)
+                yield route(PAIR, (target, blob if folder is None else write_blob_file(folder, PAIRS_SUFFIX, blob)))
+            # one count per group, not per blob
+            yield _count(KEY_BLOBS_GROUPED, grouped[0])
+            yield _count(PAIR_BYTES_MADE, made)
 
-        def enough_collisions(kv: tuple[int, Iterable]) -> list[tuple[str, str]]:
-            pairs = list(worth_verifying_pairs(blobs(kv[1], PAIR_BYTES_GROUPED, len), config))
-            _counter(CANDIDATE_PAIRS).inc(len(pairs))
+        def enough_collisions(kv: tuple[int, Iterable]) -> Iterator[Routed]:
+            grouped = [0]
+            pairs = list(worth_verifying_pairs(blobs(kv[1], grouped, len), config))
+            for pair in pairs:
+                yield route(CANDIDATE, pair)
+            yield _count(PAIR_BYTES_GROUPED, grouped[0])
+            yield _count(CANDIDATE_PAIRS, len(pairs))
             # zero too: a partition that kept nothing must report so
-            _counter(f"{FIRSTS_PREFIX}{kv[0]}").inc(len({first for first, _ in pairs}))
-            return pairs
+            yield _count(f"{FIRSTS_PREFIX}{kv[0]}", len({first for first, _ in pairs}))
 
-        candidates = (loaded
-                      | "LshKeys" >> (beam.FlatMap(_lsh_keys, config) if folder is None
-                                      else beam.ParDo(_SpillKeys(config, folder)))
-                      | "GroupByLshPartition" >> beam.GroupByKey()
-                      | "BucketPairs" >> beam.FlatMap(bucketed)
+        keys = (loaded
+                | "LshKeys" >> (beam.FlatMap(_routed_lsh_keys, config) if folder is None
+                                else beam.ParDo(_SpillKeys(config, folder)))
+                | "RouteKeys" >> SplitRoutes(KEY, DEDUP_COUNT))
+        pairs = (keys[KEY]
+                 | "GroupByLshPartition" >> beam.GroupByKey()
+                 | "BucketPairs" >> beam.FlatMap(bucketed)
+                 | "RoutePairs" >> SplitRoutes(PAIR, DEDUP_COUNT))
+        candidates = (pairs[PAIR]
                       | "GroupPairsByFirst" >> beam.GroupByKey()
-                      | "EnoughCollisions" >> beam.FlatMap(enough_collisions))
-        seconds = candidates | "MarkSeconds" >> beam.Map(lambda pair: (pair[1], None))
-        joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates, "seconds": seconds}
+                      | "EnoughCollisions" >> beam.FlatMap(enough_collisions)
+                      | "RouteCandidates" >> SplitRoutes(CANDIDATE, DEDUP_COUNT))
+        seconds = candidates[CANDIDATE] | "MarkSeconds" >> beam.Map(lambda pair: (pair[1], None))
+        joined = ({"fingerprint": raw, "counts": counts, "pairs": candidates[CANDIDATE], "seconds": seconds}
                   | "JoinCountsAndPairs" >> beam.CoGroupByKey()
                   | "AttachCounts" >> beam.ParDo(_AttachCounts())
-                  | "RouteFingerprints" >> SplitRoutes(FINGERPRINT, FIRST))
+                  | "RouteFingerprints" >> SplitRoutes(FINGERPRINT, FIRST, DEDUP_COUNT))
 
         edges = ({"firsts": joined[FIRST], "fingerprint": joined[FINGERPRINT]}
                  | "JoinSecond" >> beam.CoGroupByKey()
-                 | "Verify" >> beam.ParDo(_Verify(config)))
+                 | "Verify" >> beam.ParDo(_Verify(config))
+                 | "RouteEdges" >> SplitRoutes(EDGE, DEDUP_COUNT))
         # Only verified edges meet in one place: a small graph even for a large corpus.
-        return (edges
+        near = (edges[EDGE]
                 | "GatherEdges" >> beam.GroupByKey()
-                | "Components" >> beam.FlatMap(_components, config))
+                | "Components" >> beam.FlatMap(_components, config)
+                | "RouteNear" >> SplitRoutes(NEAR, DEDUP_COUNT))
+        seeds = raw.pipeline | "PairPartitionSeeds" >> beam.Create(pair_partition_seeds(config.lsh_partitions))
+        dedup_counts = ((seeds, keys[DEDUP_COUNT], pairs[DEDUP_COUNT], candidates[DEDUP_COUNT],
+                         joined[DEDUP_COUNT], edges[DEDUP_COUNT], near[DEDUP_COUNT])
+                        | "AllDedupCounts" >> beam.Flatten())
+        return {NEAR: near[NEAR], DEDUP_COUNT: dedup_counts}
 
 
-def _components(item: tuple[None, Iterable[tuple]], config: NearDupConfig) -> Iterator[tuple[str, tuple[str, float]]]:
+def _components(item: tuple[None, Iterable[tuple]], config: NearDupConfig) -> Iterator[Routed]:
     edges = list(item[1])
-    _counter(EDGES_GATHERED).inc(len(edges))
-    return assign_clusters(edges, config.min_linkage, config.linkage_edges_per_member)
+    yield _count(EDGES_GATHERED, len(edges))
+    for assignment in assign_clusters(edges, config.min_linkage, config.linkage_edges_per_member):
+        yield route(NEAR, assignment)
 
 
 def _decide(item, with_index: bool = True) -> Iterator[Routed]:
@@ -543,7 +594,8 @@ def _join_decisions(item) -> Iterator[Routed]:
 class DecideDuplicates(beam.PTransform):
     """Slim records (`slim_record`), or (slim records, {"current": index rows of earlier runs,
     "superseded": index rows of inputs ingested again}) -> {"decisions": (location, decision)
-    for every new document, "index": slim records of the documents kept}.
+    for every new document, "index": slim records of the documents kept, "counts": (name,
+    count) of the near-duplicate steps, to be summed and checked (`dedup_problems`)}.
 
     Exact copies by body hash, then near copies (NearDuplicates) among the kept ones; every
     step keyed, on slim records only.
@@ -581,17 +633,17 @@ class DecideDuplicates(beam.PTransform):
         if current is not None:
             fingerprints = ((fingerprints, current | "PriorFingerprints" >> beam.Map(_keyed_fingerprint))
                             | "WithPriorFingerprints" >> beam.Flatten())
-        near = fingerprints | "NearDuplicates" >> NearDuplicates(config, self._spill_folder)
+        found = fingerprints | "NearDuplicates" >> NearDuplicates(config, self._spill_folder)
         with_index = self._with_index
         decided = ({"kept": exact[KEPT] | "KeyKept" >> beam.Map(
                         lambda d: (d["doc_id"], d if with_index else {k: v for k, v in d.items() if k != "fp"})),
                     "exact": exact[EXACT_OF_NEW],
-                    "near": near}
+                    "near": found[NEAR]}
                    | "JoinAssignments" >> beam.CoGroupByKey()
                    | "Decide" >> beam.FlatMap(_decide, with_index)
                    | "RouteDecisions" >> SplitRoutes(DECISIONS, INDEX))
         decisions = (decided[DECISIONS], exact[DECISIONS]) | "AllDecisions" >> beam.Flatten()
-        return {"decisions": decisions, "index": decided[INDEX]}
+        return {"decisions": decisions, "index": decided[INDEX], "counts": found[DEDUP_COUNT]}
 
 
 class DeduplicateDocuments(beam.PTransform):

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.dedup import apply_decisions, decision_order, slim_record
+from transforms.dedup import apply_decisions, decision_order, dedup_problems, slim_record
 from transforms.records import ALL_SCHEMAS, DOCUMENT_SCHEMA, STATE_SCHEMAS, TABLE_SCHEMAS, project
 from transforms.spill import SpillWriter
 
@@ -48,6 +48,12 @@ ROW_GROUP_TEXT_BYTES = 16 * 2**20
 ROWS_PER_ARROW_BATCH = 100
 INPUTS_KEY = "inputs"  # counter: paths the input globs matched
 SKIPPED_KEY = "skipped"  # counter: inputs an earlier run already ingested unchanged
+DEDUP_KEY_PREFIX = "dedup:"  # counters: the near-duplicate steps' counts (transforms.dedup.DEDUP_COUNT)
+
+
+def dedup_counter(item: tuple[str, int]) -> tuple[str, int]:
+    """A near-duplicate step's (name, count) as one of the run's counters."""
+    return DEDUP_KEY_PREFIX + item[0], item[1]
 
 
 def shard_of(row: dict[str, Any], num_shards: int) -> int:
@@ -421,7 +427,13 @@ class CommitRun(beam.DoFn):
     The commit point of an incremental run is the state file (transforms.state.commit_state):
     before it, the run never happened as far as the next run is concerned (its staged files are
     discarded and its inputs ingested again); after it, publishing is finished by whichever run
-    comes next if this one stops. Without a state folder the previous output is replaced."""
+    comes next if this one stops. Without a state folder the previous output is replaced.
+
+    An incremental run whose near-duplicate search shows a loss (`dedup_problems`) is not
+    committed: once committed, its inputs would be skipped as ingested and its missed near
+    duplicates never found. Its summary stays staged (`published` false), and the next run
+    discards it and ingests those inputs again. A run without a state folder is published all
+    the same (the next run starts from scratch anyway); the CLI exits 1 for both."""
 
     def __init__(self, layout: RunLayout, run_info: dict[str, Any]) -> None:
         self._layout = layout
@@ -444,8 +456,15 @@ class CommitRun(beam.DoFn):
                 path = FileSystems.join(layout.staging_dir(table), part_name(0))
                 shards.append({"table": table, "shard": 0, "path": path, "stats": write_parquet(path, schema, [])})
         summary = build_summary(counters, shards, self._run_info)
+        held = layout.incremental and bool(summary["dedup"]["problems"])
+        summary["published"] = not held
         with FileSystems.create(layout.staged_summary_path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             handle.write(json.dumps(summary, indent=2, sort_keys=True, default=str).encode("utf-8"))
+        if held:
+            LOG.error("run %s is not committed, its near-duplicate search shows a loss: %s", layout.run_id,
+                      "; ".join(summary["dedup"]["problems"]))
+            yield summary
+            return
         if layout.incremental:
             state.commit_state(layout, summary)
         else:
@@ -460,8 +479,9 @@ class CommitRun(beam.DoFn):
 def build_summary(counters: dict[str, int], shards: list[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
     """run.json: counts per table from the written shards, with the run's options and versions.
 
-    `counters` holds `inputs` (paths matched) and, for incremental runs, `skipped` (inputs an
-    earlier run already ingested unchanged)."""
+    `counters` holds `inputs` (paths matched), for incremental runs `skipped` (inputs an
+    earlier run already ingested unchanged), and the near-duplicate steps' counts
+    (DEDUP_KEY_PREFIX), which go to `dedup` with what they show (`dedup_problems`)."""
     per_table = {table: merge_stats(s["stats"] for s in shards if s["table"] == table) for table in ALL_SCHEMAS}
     inputs = counters.get(INPUTS_KEY, 0)
     skipped = counters.get(SKIPPED_KEY, 0)
@@ -471,6 +491,8 @@ def build_summary(counters: dict[str, int], shards: list[dict[str, Any]], run_in
     languages = collections.Counter(per_table["documents"]["languages"])
     removed = collections.Counter(per_table["documents"]["removed"])
     removed.update(per_table["duplicates"]["removed"])
+    dedup_counts = {name[len(DEDUP_KEY_PREFIX):]: count for name, count in sorted(counters.items())
+                    if name.startswith(DEDUP_KEY_PREFIX)}
     return {
         **run_info,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -488,6 +510,7 @@ def build_summary(counters: dict[str, int], shards: list[dict[str, Any]], run_in
             "languages": dict(sorted(languages.items())),
             "state_rows": {table: per_table[table]["rows"] for table in STATE_SCHEMAS},
         },
+        "dedup": {"counts": dedup_counts, "problems": dedup_problems(dedup_counts)},
     }
 
 
