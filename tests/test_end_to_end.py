@@ -59,7 +59,7 @@ def test_the_summary_says_where_the_time_went_per_stage(default_run):
 def test_the_summary_checks_that_the_near_duplicate_steps_passed_everything_on(default_run):
     _, result = default_run
     line = next(line for line in result.stdout.splitlines() if line.strip().startswith("near dups"))
-    # the seeds' one near pair (000, 004) was judged and joined: the counters travelled from the workers
+    # the seeds' one near pair (000, 004) was judged and joined: its counts reached the commit step
     assert "1 near-duplicate edges" in line and line.endswith("steps agree"), line
 
 

@@ -1,6 +1,7 @@
 """Faults inside a run: a page that raises, a page that hangs, and the time guard itself."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -172,7 +173,8 @@ def test_a_run_whose_pair_partitions_come_out_uneven_exits_1_and_an_incremental_
             *(["--state", str(state)] if incremental else [])]
     assert cli.main(args) == 1
     printed = capsys.readouterr().out
-    assert "PAIR PARTITIONS UNEVEN: pair partition 1: 301 pages" in printed  # the seeds add a page
+    # the seeds' own pages add to a partition or two (which ones depends on the checkout's path)
+    assert re.search(r"PAIR PARTITIONS UNEVEN: pair partition 1: 30\d pages", printed), printed
     errors = [record.getMessage() for record in caplog.records if "near duplicates may have been missed" in record.getMessage()]
     assert len(errors) == 8 and all(error.startswith("dedup pair partition ") for error in errors)
     if not incremental:
@@ -182,13 +184,17 @@ def test_a_run_whose_pair_partitions_come_out_uneven_exits_1_and_an_incremental_
     # Not committed: committed, its inputs would be skipped as ingested, their near duplicates never found.
     assert "NOT COMMITTED" in printed and all("ingests its inputs again" in error for error in errors)
     assert not (state / "state.json").exists() and not list(out.glob("run=*"))
+    # of its staged files only the summary is left, for the next run to report
+    assert [path.name for path in out.glob("_tmp/**/*") if path.is_file()] == ["run.json"]
+    assert not list(state.glob("_tmp/*"))
     held = [json.loads(path.read_text()) for path in out.glob("_tmp/*/run.json")]
     assert [summary["published"] for summary in held] == [False]
 
     monkeypatch.undo()
     caplog.clear()
     assert cli.main(args) == 0  # the next run ingests them again
-    assert any("stopped before its commit" in record.getMessage() for record in caplog.records)
+    assert any("was not committed, its near-duplicate check failed (dedup pair partition 1: 30" in record.getMessage()
+               for record in caplog.records)
     runs = json.loads((state / "state.json").read_text())["runs"]
     assert [(run["inputs"], run["skipped"], run["documents"]) for run in runs] == [(5, 0, 4)]
     assert not list(out.glob("_tmp/*"))

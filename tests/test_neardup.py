@@ -371,13 +371,15 @@ def test_only_documents_in_a_candidate_pair_go_on_to_verification():
 
     def routed(pairs, seconds):
         grouped = {"fingerprint": [(fp, rank)], "counts": [], "pairs": pairs, "seconds": seconds}
-        return [(tag, value[0]) for tag, value in _attach_frequencies(("a", grouped))]
+        return sorted((tag, value if tag == DEDUP_COUNT else value[0])
+                      for tag, value in _attach_frequencies(("a", grouped)))
 
     assert routed([], []) == []
     assert routed([], [None]) == [(FINGERPRINT, "a")]
     # with how many pairs it is first in, for the join's side of that hop's check
-    assert routed(["b", "c"], []) == [(DEDUP_COUNT, CANDIDATE_PAIRS_JOINED), (FIRST, "b"), (FIRST, "c")]
-    assert routed(["b"], [None, None]) == [(DEDUP_COUNT, CANDIDATE_PAIRS_JOINED), (FINGERPRINT, "a"), (FIRST, "b")]
+    assert routed(["b", "c"], []) == [(DEDUP_COUNT, (CANDIDATE_PAIRS_JOINED, 2)), (FIRST, "b"), (FIRST, "c")]
+    assert routed(["b"], [None, None]) == [(DEDUP_COUNT, (CANDIDATE_PAIRS_JOINED, 1)), (FINGERPRINT, "a"),
+                                           (FIRST, "b")]
 
 
 def test_sentence_counts_travel_packed_per_document_and_unpack_to_hashes():

@@ -156,17 +156,18 @@ def _dedup_counts(slims, expected_decisions=None, folder=None, config=CONFIG) ->
     import json
     import tempfile
 
-    summed = Path(tempfile.mkdtemp()) / "counts.json"
-    p = TestPipeline(runner="FnApiRunner")
-    decided = p | beam.Create(slims) | DecideDuplicates(config, with_index=False, spill_folder=folder)
-    if expected_decisions is not None:
-        assert_that(decided["decisions"] | beam.Map(lambda d: (d[0][0], d[1][0])), equal_to(expected_decisions))
-    _ = (decided["counts"]
-         | beam.CombinePerKey(sum)
-         | beam.combiners.ToList()
-         | beam.Map(lambda items, path: Path(path).write_text(json.dumps(dict(items))), str(summed)))
-    p.run().wait_until_finish()
-    return json.loads(summed.read_text())
+    with tempfile.TemporaryDirectory() as scratch:
+        summed = Path(scratch) / "counts.json"
+        p = TestPipeline(runner="FnApiRunner")
+        decided = p | beam.Create(slims) | DecideDuplicates(config, with_index=False, spill_folder=folder)
+        if expected_decisions is not None:
+            assert_that(decided["decisions"] | beam.Map(lambda d: (d[0][0], d[1][0])), equal_to(expected_decisions))
+        _ = (decided["counts"]
+             | beam.CombinePerKey(sum)
+             | beam.combiners.ToList()
+             | beam.Map(lambda items, path: Path(path).write_text(json.dumps(dict(items))), str(summed)))
+        p.run().wait_until_finish()
+        return json.loads(summed.read_text())
 
 
 @pytest.mark.parametrize("spill_keys_and_pairs", [False, True])
@@ -182,7 +183,7 @@ def test_the_near_duplicate_steps_count_the_same_keys_pairs_and_candidates_on_bo
     assert dedup_flow_problems(counts) == []
     # every pair partition has its count, 0 where no pair was filed, so an empty one shows as empty
     assert sorted(firsts_by_pair_partition(counts)) == list(range(CONFIG.lsh_partitions))
-    assert sum(firsts_by_pair_partition(counts).values()) < CONFIG.lsh_partitions
+    assert 1 <= sum(firsts_by_pair_partition(counts).values()) <= counts["candidate_pairs"]
 
 
 def test_a_pair_file_lost_between_steps_is_reported_not_silent(tmp_path, monkeypatch):
@@ -205,13 +206,16 @@ def test_a_pair_file_lost_between_steps_is_reported_not_silent(tmp_path, monkeyp
     assert "STEPS DISAGREE" in dedup.format_dedup_counts(counts)
 
 
-def test_dedup_flow_problems_name_each_hop_that_lost_something_and_ignore_runners_without_counters():
+def test_dedup_flow_problems_name_each_hop_that_lost_something_and_judge_no_run_without_counts():
     from transforms.dedup import (CANDIDATE_PAIRS, CANDIDATE_PAIRS_JOINED, KEY_BLOBS_GROUPED, KEY_BLOBS_MADE,
                                   PAIR_BYTES_GROUPED, PAIR_BYTES_MADE, PAIRS_JUDGED, dedup_flow_problems)
     agreeing = {KEY_BLOBS_MADE: 10, KEY_BLOBS_GROUPED: 10, PAIR_BYTES_MADE: 120, PAIR_BYTES_GROUPED: 120,
                 CANDIDATE_PAIRS: 4, CANDIDATE_PAIRS_JOINED: 4, PAIRS_JUDGED: 4}
     assert dedup_flow_problems(agreeing) == []
     assert dedup_flow_problems({}) == []
+    # a step that sent nothing at all (its count route lost) against one that received
+    assert dedup_flow_problems({k: v for k, v in agreeing.items() if k != KEY_BLOBS_MADE}) == [
+        "LSH key blobs, LshKeys -> BucketPairs: 0 sent, 10 received"]
     lost = dict(agreeing, **{CANDIDATE_PAIRS_JOINED: 1})
     problems = dedup_flow_problems(lost)
     # the join received fewer than were sent, and Verify judged more than the join passed on
@@ -248,11 +252,9 @@ def test_uneven_pair_partitions_flag_a_shortfall_only_where_chance_cannot_explai
     assert uneven_pair_partitions(partitions([20] * 15 + [0])) == []
     assert uneven_pair_partitions(partitions([200] * 6 + [0])) == []
     assert uneven_pair_partitions({"candidate_pairs": 3}) == []
-    # a partition that reported nothing at all counts as empty once the run's partitions are known
-    missing = {name: count for name, count in partitions(sound).items() if name != f"{FIRSTS_PREFIX}9"}
-    assert uneven_pair_partitions(missing) == []
-    assert [problem.split(":")[0] for problem in uneven_pair_partitions(missing, partitions=16)] == ["pair partition 9"]
-    assert uneven_pair_partitions({"candidate_pairs": 3}, partitions=16) == []  # no such counters: not judged
+    # an empty partition (a run seeds every partition with 0, see the counting test above)
+    assert [problem.split(":")[0] for problem in uneven_pair_partitions(partitions(sound[:9] + [0] + sound[10:]))] == [
+        "pair partition 9"]
 
 
 def _made_up_sentences(rng):
@@ -291,9 +293,8 @@ def test_a_worker_that_keeps_too_few_candidate_pairs_shows_in_uneven_partitions_
     slims = [slim_record(doc, config) for doc in docs]
     sound = _dedup_counts(slims, config=config)
     firsts = dedup.firsts_by_pair_partition(sound)
-    # every partition reports; each story's first page at least (a few chance pairs join them),
-    # and a page first in two pairs once
-    assert sorted(firsts) == list(range(8)) and 480 <= sum(firsts.values()) < sound[dedup.CANDIDATE_PAIRS]
+    # each story's first page at least (a few chance pairs join them), and a page first in two pairs once
+    assert min(firsts.values()) > 0 and 480 <= sum(firsts.values()) < sound[dedup.CANDIDATE_PAIRS]
     assert dedup.dedup_flow_problems(sound) == [] and dedup.uneven_pair_partitions(sound) == []
 
     # All of the odd partitions' pairs lost: at ~65 pages a partition a 70% loss like session 15's

@@ -95,11 +95,10 @@ def firsts_by_pair_partition(counts: dict[str, int]) -> dict[int, int]:
     return {int(name[len(FIRSTS_PREFIX):]): count for name, count in counts.items() if name.startswith(FIRSTS_PREFIX)}
 
 
-def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None) -> list[str]:
+def uneven_pair_partitions(counts: dict[str, int]) -> list[str]:
     """Pair partitions whose pages first in a candidate pair fall far below the others', from a
-    run's summed dedup counts: one message per such partition. `partitions`, the run's number
-    of pair partitions, makes one missing from `counts` count as 0 (a pipeline run has them all:
-    `pair_partition_seeds`). Empty when there are no such counts, or fewer than
+    run's summed dedup counts (every partition has one, 0 included: `pair_partition_seeds`):
+    one message per such partition. Empty when there are no such counts, or fewer than
     MIN_PARTITIONS_COMPARED partitions.
 
     The reference is the upper quartile, so that losing the partitions of one of two workers
@@ -110,10 +109,6 @@ def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None
     short, and a partition that lost 70% of its pairs keeps more of its first pages (a page
     stays while one of its pairs does), so it shows from ~100 pages a partition."""
     by_partition = firsts_by_pair_partition(counts)
-    if not by_partition:
-        return []
-    if partitions:
-        by_partition = {partition: by_partition.get(partition, 0) for partition in range(partitions)}
     if len(by_partition) < MIN_PARTITIONS_COMPARED:
         return []
     upper_quartile = statistics.quantiles(by_partition.values(), n=4)[2]
@@ -126,30 +121,32 @@ def uneven_pair_partitions(counts: dict[str, int], partitions: int | None = None
 
 def dedup_flow_problems(counts: dict[str, int]) -> list[str]:
     """What went missing between the near-duplicate steps, from a run's summed dedup counts:
-    one message per hop whose two counts differ (FLOW_HOPS); empty when they agree or there
-    are none.
+    one message per hop whose two counts differ (FLOW_HOPS), a count no step sent being 0;
+    empty when they agree or there are no counts at all.
 
     Why: one 100,000-page run (session 15) found 1,983 fewer near duplicates than four others
     on the same input, with no error; its candidate pairs had gone missing somewhere between
     these steps. The counts say where, the next time."""
+    if not counts:
+        return []
     problems = []
     for sent, received, what in FLOW_HOPS:
-        if sent in counts and counts.get(sent, 0) != counts.get(received, 0):
+        if counts.get(sent, 0) != counts.get(received, 0):
             problems.append(f"{what}: {counts.get(sent, 0)} sent, {counts.get(received, 0)} received")
     return problems
 
 
-def dedup_problems(counts: dict[str, int], partitions: int | None = None) -> list[str]:
+def dedup_problems(counts: dict[str, int]) -> list[str]:
     """Every reason to doubt a run's near-duplicate search: hops that disagree, then pair
     partitions that came out uneven; empty for a sound run."""
     return ([f"dedup steps disagree on {problem}" for problem in dedup_flow_problems(counts)]
-            + [f"dedup {problem}" for problem in uneven_pair_partitions(counts, partitions)])
+            + [f"dedup {problem}" for problem in uneven_pair_partitions(counts)])
 
 
-def format_dedup_counts(counts: dict[str, int], partitions: int | None = None) -> str:
+def format_dedup_counts(counts: dict[str, int]) -> str:
     """The run summary's line on near-duplicate search, with the checks of the hops and of the
-    pair partitions (`partitions`: see uneven_pair_partitions)."""
-    lost, uneven = dedup_flow_problems(counts), uneven_pair_partitions(counts, partitions)
+    pair partitions."""
+    lost, uneven = dedup_flow_problems(counts), uneven_pair_partitions(counts)
     failed = ([f"STEPS DISAGREE: {'; '.join(lost)}"] if lost else []) + (
         [f"PAIR PARTITIONS UNEVEN: {'; '.join(uneven)}"] if uneven else [])
     check = "; ".join(failed) or "steps agree"

@@ -99,12 +99,28 @@ def recover(state_dir: str, output_dir: str) -> list[str]:
             discard_staging(layout)
             done.append(f"run {run_id} was committed but not fully published: moved {moved} files into place")
         else:
-            discard_staging(RunLayout(output_dir, run_id, state_dir))
-            done.append(f"run {run_id} stopped before its commit: discarded its staged files "
-                        "(its inputs are ingested again now)")
+            layout = RunLayout(output_dir, run_id, state_dir)
+            held = _held_summary(layout)
+            discard_staging(layout)
+            if held:
+                done.append(f"run {run_id} was not committed, its near-duplicate check failed "
+                            f"({'; '.join(held['dedup']['problems'])}): discarded its summary "
+                            "(its inputs are ingested again now)")
+            else:
+                done.append(f"run {run_id} stopped before its commit: discarded its staged files "
+                            "(its inputs are ingested again now)")
     for path in _matching(FileSystems.join(state_dir, f"{STATE_FILE}.*.tmp")):
         FileSystems.delete([path])
     return done
+
+
+def _held_summary(layout: RunLayout) -> dict[str, Any] | None:
+    """The staged summary of a run its commit step held back (transforms.write.CommitRun)."""
+    if not FileSystems.exists(layout.staged_summary_path):
+        return None
+    with FileSystems.open(layout.staged_summary_path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        summary = json.loads(handle.read().decode("utf-8"))
+    return summary if summary.get("published") is False else None
 
 
 def state_files(state_dir: str, table: str, run_ids: Iterable[str]) -> list[str]:

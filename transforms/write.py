@@ -431,8 +431,8 @@ class CommitRun(beam.DoFn):
 
     An incremental run whose near-duplicate search shows a loss (`dedup_problems`) is not
     committed: once committed, its inputs would be skipped as ingested and its missed near
-    duplicates never found. Its summary stays staged (`published` false), and the next run
-    discards it and ingests those inputs again. A run without a state folder is published all
+    duplicates never found. Its staged files are discarded but for its summary (`published`
+    false), which the next run reads, logs and discards before it ingests those inputs again. A run without a state folder is published all
     the same (the next run starts from scratch anyway); the CLI exits 1 for both."""
 
     def __init__(self, layout: RunLayout, run_info: dict[str, Any]) -> None:
@@ -458,11 +458,12 @@ class CommitRun(beam.DoFn):
         summary = build_summary(counters, shards, self._run_info)
         held = layout.incremental and bool(summary["dedup"]["problems"])
         summary["published"] = not held
-        with FileSystems.create(layout.staged_summary_path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            handle.write(json.dumps(summary, indent=2, sort_keys=True, default=str).encode("utf-8"))
         if held:
             LOG.error("run %s is not committed, its near-duplicate search shows a loss: %s", layout.run_id,
                       "; ".join(summary["dedup"]["problems"]))
+            discard_staging(layout)  # its tables, staged documents and spill files: gigabytes on a large run
+        _write_json(layout.staged_summary_path, summary)
+        if held:
             yield summary
             return
         if layout.incremental:
@@ -474,6 +475,12 @@ class CommitRun(beam.DoFn):
         publish(layout)
         discard_staging(layout)
         yield summary
+
+
+def _write_json(path: str, value: dict[str, Any]) -> None:
+    _ensure_dir(path)
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(json.dumps(value, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
 
 def build_summary(counters: dict[str, int], shards: list[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
