@@ -10,14 +10,14 @@ from apache_beam.io.filesystem import FileMetadata
 
 from pipeline.options import IngestOptions
 from transforms.clean import DOCUMENTS, CleanDocuments
-from transforms.dedup import DecideDuplicates, DedupConfig, IndexRows
+from transforms.dedup import DecideDuplicates, DedupConfig
 from transforms.language import DetectLanguage
 from transforms.neardup import partitions_for
 from transforms.read import PAGES, REJECTS, ReadRawFiles, matched_directories
 from transforms.routing import SplitRoutes
 from transforms.state import NEW, SKIPPED, ManifestRows, PriorIndex, SkipIngested
 from transforms.write import (INPUTS_KEY, SKIPPED_KEY, FinalizeDocumentShards, RunLayout, StageDocuments,
-                              WriteTables, dedup_counter)
+                              WriteIndexShards, WriteTables, dedup_counter)
 
 
 def dedup_config(expected_inputs: int) -> DedupConfig:
@@ -64,8 +64,6 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
         ingested = matched | "SkipIngested" >> SkipIngested(prior.manifest_paths, options.max_raw_bytes)
         counters.append(ingested[SKIPPED] | "CountSkipped" >> beam.Map(lambda _: (SKIPPED_KEY, 1)))
         to_read = ingested[NEW] | "NewFiles" >> beam.Map(lambda new: new[0])
-        # documents earlier runs kept: new ones that copy them are their duplicates
-        earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths)
     else:
         to_read = matched
 
@@ -85,20 +83,24 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     # Fingerprints, LSH keys and colliding pairs wait in spill files where a random read is cheap:
     # a local disk (transforms.spill).
     spill = "://" not in layout.staging_root()
+    spill_folder = layout.dedup_spill_dir if spill else None
+    if layout.incremental:
+        # documents earlier runs kept: new ones that copy them are their duplicates
+        earlier = ingested[NEW] | "PriorIndex" >> PriorIndex(prior.index_paths, spill_folder)
     slim = tagged[DOCUMENTS] | "StageDocuments" >> beam.ParDo(
         StageDocuments(layout, options.num_shards, config, spill_fingerprints=spill))
     decided = (((slim, earlier) if layout.incremental else slim)
                | "Deduplicate" >> DecideDuplicates(config, with_index=layout.incremental,
-                                                   spill_folder=layout.dedup_spill_dir if spill else None))
+                                                   spill_folder=spill_folder))
     written = decided["decisions"] | "WriteDocuments" >> FinalizeDocumentShards(layout)
     # checked before the commit (transforms.write.CommitRun)
     counters.append(decided["counts"] | "DedupCounters" >> beam.Map(dedup_counter))
     rejects = (read[REJECTS], cleaned[REJECTS], tagged[REJECTS]) | "AllRejects" >> beam.Flatten()
     if layout.incremental:
-        state_tables = {
-            "manifest": (ingested[NEW], rejects) | "Manifest" >> ManifestRows(layout.run_id),
-            "index": decided["index"] | "IndexRows" >> beam.ParDo(IndexRows(layout.run_id)),
-        }
+        state_tables = {"manifest": (ingested[NEW], rejects) | "Manifest" >> ManifestRows(layout.run_id)}
+        # like the documents, the index is written from records that stay small in the shuffle
+        index_written = decided["index"] | "WriteIndex" >> WriteIndexShards(layout, options.num_shards)
+        written = (written, index_written) | "AllWrittenShards" >> beam.Flatten()
     tables = {"rejects": rejects, **state_tables}
     all_counters = counters | "AllCounters" >> beam.Flatten()
     return (tables, all_counters, written) | "WriteTables" >> WriteTables(layout, options.num_shards, run_info)

@@ -37,8 +37,9 @@ STAGE_OF_STEP: dict[str, str] = {
     "DetectLanguage": "language", "RouteLanguage": "language",
     # fingerprints for deduplication, and the full documents written to staging files
     "StageDocuments": "staging",
-    "Deduplicate": "dedup", "PriorIndex": "dedup", "IndexRows": "dedup", "DedupCounters": "dedup",
-    "WriteDocuments": "write", "AllRejects": "write", "Manifest": "write", "AllCounters": "write",
+    "Deduplicate": "dedup", "PriorIndex": "dedup", "DedupCounters": "dedup",
+    "WriteDocuments": "write", "WriteIndex": "write", "AllWrittenShards": "write", "AllRejects": "write",
+    "Manifest": "write", "AllCounters": "write",
     "WriteTables": "write",
 }
 OTHER = "other"

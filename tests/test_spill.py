@@ -5,13 +5,17 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_neardup import ARTICLE, CONFIG, REWORDED, SAME_EVENT, _doc, _fp
 from transforms import spill
-from transforms.dedup import DecideDuplicates, IndexRows, index_row, slim_record
+from transforms.dedup import DecideDuplicates, fingerprint_from_index, index_row, slim_record
 from transforms.neardup import Fingerprint
+from transforms.records import INDEX_SCHEMA, doc_id_for
+from transforms.state import PriorIndex
+from transforms.write import RunLayout, WriteIndexShards, read_parquet_rows, write_parquet
 
 
 def test_fingerprint_bytes_round_trip_keeps_sentences_not_counts():
@@ -88,15 +92,20 @@ def test_spilled_slim_records_get_the_decisions_and_index_of_inline_ones(tmp_pat
     inline_index = sorted((row["doc_id"], row["sentences"]) for row in (index_row(s, "r") for s in inline)
                           if row["doc_id"] in ("a", "c"))
     folder = tmp_path / "dedup"
+    layout = RunLayout(str(tmp_path / "out"), "r", str(tmp_path / "state"))
     with TestPipeline(runner="FnApiRunner") as p:
         decided = p | beam.Create(spilled) | DecideDuplicates(
             CONFIG, with_index=with_index, spill_folder=str(folder) if spill_keys_and_pairs else None)
         assert_that(decided["decisions"] | "Ids" >> beam.Map(lambda d: (d[0][0], d[1][0], d[1][1], d[1][2])),
                     equal_to(expected), label="decisions")
-        rows = decided["index"] | "Rows" >> beam.ParDo(IndexRows("r"))
-        assert_that(rows | "Sentences" >> beam.Map(lambda row: (row["doc_id"], row["sentences"])),
-                    equal_to(inline_index if with_index else []), label="index")
+        reports = decided["index"] | WriteIndexShards(layout, num_shards=2)
+        assert_that(reports | "Rows" >> beam.Map(lambda r: r["stats"]["rows"]) | beam.CombineGlobally(sum),
+                    equal_to([2 if with_index else 0]), label="index rows")
     assert not spill._SPILLS._handles, "a step that read spilled fingerprints left their files open"
+    written = sorted((row["doc_id"], row["sentences"])
+                     for path in sorted(Path(layout.staging_dir("index")).glob("*.parquet"))
+                     for row in read_parquet_rows(str(path)))
+    assert written == (inline_index if with_index else [])
     # the keys, and the near pair (a, b) they make, went through files exactly when asked
     assert bool(list(folder.glob("*" + spill.KEYS_SUFFIX))) == spill_keys_and_pairs
     assert bool(list(folder.glob("*" + spill.PAIRS_SUFFIX))) == spill_keys_and_pairs
@@ -305,3 +314,32 @@ def test_a_worker_that_keeps_too_few_candidate_pairs_shows_in_uneven_partitions_
     assert [problem.split(":")[0] for problem in dedup.uneven_pair_partitions(lossy)] == [
         f"pair partition {p}" for p in (1, 3, 5, 7)]
     assert all(lossy[f"{dedup.FIRSTS_PREFIX}{p}"] == 0 for p in (1, 3, 5, 7))
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_an_earlier_runs_index_comes_back_as_slim_records_of_the_latest_version(tmp_path, spilled):
+    sources = {name: f"/crawl/{name}.html" for name in ("a", "b", "c")}
+    ids = {name: doc_id_for(source) for name, source in sources.items()}
+    first = [index_row(slim_record(_doc(ids[n], text), CONFIG), "r1")
+             for n, text in (("a", ARTICLE), ("b", REWORDED), ("c", SAME_EVENT))]
+    # a later run kept a new version of a
+    second = [index_row(slim_record(_doc(ids["a"], SAME_EVENT), CONFIG), "r2")]
+    paths = [str(tmp_path / "r1.parquet"), str(tmp_path / "r2.parquet")]
+    for path, rows in zip(paths, (first, second)):
+        write_parquet(path, INDEX_SCHEMA, rows)
+    folder = tmp_path / "spill"
+    with TestPipeline(runner="FnApiRunner") as p:
+        # b's input is ingested again now: its old version is superseded
+        now = p | beam.Create([(FileMetadata(sources["b"], 1), None)])
+        priors = now | PriorIndex(paths, str(folder) if spilled else None)
+        for name in ("current", "superseded"):
+            assert_that(priors[name] | f"Load{name}" >> beam.Map(
+                            lambda s: (s["doc_id"], s["run_id"], s["prior"],
+                                       spill.load_fingerprint(s["doc_id"], s["fp"]).to_bytes())),
+                        equal_to([(row["doc_id"], row["run_id"], True, fingerprint_from_index(row).to_bytes())
+                                  for row in ([second[0], first[2]] if name == "current" else [first[1]])]),
+                        label=name)
+            assert_that(priors[name] | f"Kinds{name}" >> beam.Map(lambda s: isinstance(s["fp"], tuple)),
+                        equal_to([spilled] * (2 if name == "current" else 1)), label=f"{name} spilled")
+    spill.close_spills()
+    assert len(list(folder.glob("*" + spill.SPILL_SUFFIX))) == (2 if spilled else 0)

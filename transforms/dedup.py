@@ -236,10 +236,14 @@ def location(slim: dict[str, Any]) -> tuple[str, int | None, str | None]:
     return slim["doc_id"], slim["shard"], slim["staged"]
 
 
-def slim_from_index(row: dict[str, Any]) -> dict[str, Any]:
-    """The slim record of an earlier run's kept document (an index row, transforms.state)."""
+def slim_from_index(row: dict[str, Any], spill: SpillWriter | None = None) -> dict[str, Any]:
+    """The slim record of an earlier run's kept document (an index row, transforms.state),
+    with the run that kept it. With a `spill` writer its fingerprint waits in that writer's
+    spill file, as a new document's does (`slim_record`)."""
+    fp = fingerprint_from_index(row)
     return {"doc_id": row["doc_id"], "content_hash": row["content_hash"], "n_chars": row["n_chars"],
-            "published": row.get("published"), "prior": True, "fp": fingerprint_from_index(row)}
+            "published": row.get("published"), "prior": True, "run_id": row["run_id"],
+            "fp": fp if spill is None else (spill.staged, *spill.write(fp))}
 
 
 def _rank(slim: dict[str, Any]) -> tuple:
@@ -364,16 +368,6 @@ class _ClosesSpills(beam.DoFn):
 
     def finish_bundle(self) -> None:
         close_spills()
-
-
-class IndexRows(_ClosesSpills):
-    """Kept slim records -> the rows of the dedup index (`index_row`), for the next run."""
-
-    def __init__(self, run_id: str) -> None:
-        self._run_id = run_id
-
-    def process(self, slim: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        yield index_row(slim, self._run_id)
 
 
 class _LoadFingerprints(_ClosesSpills):
@@ -589,8 +583,8 @@ def _join_decisions(item) -> Iterator[Routed]:
 
 
 class DecideDuplicates(beam.PTransform):
-    """Slim records (`slim_record`), or (slim records, {"current": index rows of earlier runs,
-    "superseded": index rows of inputs ingested again}) -> {"decisions": (location, decision)
+    """Slim records (`slim_record`), or (slim records, {"current": slim records of earlier
+    runs' kept documents, "superseded": those of inputs ingested again} (`slim_from_index`)) -> {"decisions": (location, decision)
     for every new document, "index": slim records of the documents kept, "counts": (name,
     count) of the near-duplicate steps, to be summed and checked (`dedup_problems`)}.
 
@@ -617,8 +611,7 @@ class DecideDuplicates(beam.PTransform):
         by_hash = {"new": slim | "KeyByContentHash" >> beam.Map(lambda d: (d["content_hash"], d))}
         current = None
         if priors:
-            current = priors["current"] | "CurrentPriorSlims" >> beam.Map(slim_from_index)
-            superseded = priors["superseded"] | "SupersededPriorSlims" >> beam.Map(slim_from_index)
+            current, superseded = priors["current"], priors["superseded"]
             by_hash["prior"] = ((current, superseded)
                                 | "AllPriors" >> beam.Flatten()
                                 | "KeyPriorByContentHash" >> beam.Map(lambda d: (d["content_hash"], d)))

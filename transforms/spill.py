@@ -48,6 +48,7 @@ class SpillWriter:
     """Appends fingerprints to one spill file; `write` says where each went."""
 
     def __init__(self, staged: str) -> None:
+        self.staged = staged  # what a SpilledAt names
         self.path = spill_path(staged)
         self._handle: IO[bytes] | None = None
         self._offset = 0

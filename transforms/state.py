@@ -21,15 +21,18 @@ import datetime
 import hashlib
 import json
 import logging
+import uuid
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.dedup import slim_from_index
 from transforms.read import bounded_chunks
 from transforms.records import STATE_SCHEMAS, doc_id_for
 from transforms.routing import SplitRoutes, route
+from transforms.spill import SpillWriter
 from transforms.write import TMP_DIR, RunLayout, discard_staging, publish, read_parquet_rows
 
 LOG = logging.getLogger(__name__)
@@ -277,25 +280,49 @@ SUPERSEDED = "superseded"
 
 def _latest_priors(item: tuple[str, dict[str, list]]) -> list[Any]:
     _, grouped = item
-    rows = sorted(grouped["prior"], key=lambda row: row["run_id"])[-1:]
+    rows = sorted(grouped["prior"], key=lambda slim: slim["run_id"])[-1:]
     # An input ingested again now has changed: its old version is only an exact match (same
     # clean text again), never a near one (an updated article is a new version, not a copy).
     name = SUPERSEDED if list(grouped["ingested_now"]) else CURRENT
     return [route(name, row) for row in rows]
 
 
-class PriorIndex(beam.PTransform):
-    """Index rows of earlier runs' kept documents (the latest row per doc_id) -> {"current":
-    rows to match new documents against, "superseded": rows whose input is ingested again now}."""
+class _PriorSlims(beam.DoFn):
+    """An index file of an earlier run -> (doc_id, slim record) of each of its rows
+    (`slim_from_index`), the fingerprints spilled to a file in `spill_folder` when given.
 
-    def __init__(self, index_paths: list[str]) -> None:
+    An index row holds its sentences' word ids as Python lists, ~18 KB a page; a slim record
+    with its fingerprint packed is ~2.4 KB, and ~150 bytes with it spilled. Only slim records
+    go through the shuffles that follow, whose inputs the in-memory runner holds whole."""
+
+    def __init__(self, spill_folder: str | None) -> None:
+        self._spill_folder = spill_folder
+
+    def process(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        spill = (SpillWriter(FileSystems.join(self._spill_folder, f"prior-{uuid.uuid4().hex}"))
+                 if self._spill_folder else None)
+        try:
+            for row in read_parquet_rows(path):
+                yield row["doc_id"], slim_from_index(row, spill)
+        finally:  # closed before any step after the shuffle reads it back
+            if spill is not None:
+                spill.close()
+
+
+class PriorIndex(beam.PTransform):
+    """Index files of earlier runs' kept documents -> {"current": slim records (the latest per
+    doc_id) to match new documents against, "superseded": those of inputs ingested again now}.
+    `spill_folder`: where their fingerprints wait, as new documents' do (transforms.spill)."""
+
+    def __init__(self, index_paths: list[str], spill_folder: str | None = None) -> None:
         super().__init__()
-        self._index_paths = index_paths
+        self._index_paths = sorted(index_paths)
+        self._spill_folder = spill_folder
 
     def expand(self, new_inputs):
         prior = (new_inputs.pipeline
-                 | "ReadIndex" >> ReadStateTable(self._index_paths)
-                 | "KeyIndexByDoc" >> beam.Map(lambda row: (row["doc_id"], row)))
+                 | "IndexFiles" >> beam.Create(self._index_paths)
+                 | "ReadIndex" >> beam.ParDo(_PriorSlims(self._spill_folder)))
         ingested_now = new_inputs | "KeyNewByDoc" >> beam.Map(lambda new: (doc_id_for(new[0].path), True))
         return ({"prior": prior, "ingested_now": ingested_now}
                 | "JoinIngestedNow" >> beam.CoGroupByKey()
