@@ -28,10 +28,13 @@ def dedup_config(expected_inputs: int) -> DedupConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PriorState:
-    """The state files of the runs committed before this one (listed when the graph is built)."""
+    """The state files of the runs committed before this one (listed when the graph is built),
+    and how many documents their index holds: each is deduplicated against, so it sizes the
+    dedup partitions as a new input does."""
 
     manifest_paths: list[str]
     index_paths: list[str]
+    index_rows: int = 0
 
 
 def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, run_info: dict[str, Any],
@@ -43,8 +46,8 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     `prior` is given for incremental runs (`layout.state_dir`). `listed_inputs`, the files the
     globs matched when the job was submitted, replaces matching inside the pipeline: the
     DaskRunner splits work only where a Create splits its elements into partitions.
-    `expected_inputs` (the files matched at submission) sizes the dedup partitions and is the
-    total the progress log counts towards."""
+    `expected_inputs` (the files matched at submission), with the documents of the prior index,
+    sizes the dedup partitions; it is also the total the progress log counts towards."""
     if listed_inputs is not None:
         files = p | "ListedFiles" >> beam.Create(list(listed_inputs))
     else:
@@ -79,7 +82,7 @@ def build_pipeline(p: beam.Pipeline, options: IngestOptions, layout: RunLayout, 
     tagged = (cleaned[DOCUMENTS]
               | "DetectLanguage" >> beam.ParDo(DetectLanguage())
               | "RouteLanguage" >> SplitRoutes(DOCUMENTS, REJECTS))
-    config = dedup_config(expected_inputs)
+    config = dedup_config(expected_inputs + (prior.index_rows if layout.incremental else 0))
     # Fingerprints, LSH keys and colliding pairs wait in spill files where a random read is cheap:
     # a local disk (transforms.spill).
     spill = "://" not in layout.staging_root()

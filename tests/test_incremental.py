@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline import assembly
+from pipeline.assembly import dedup_config
 from pipeline.cli import main as pipeline_main
 from tests.conftest import REPO_ROOT, SEEDS, read_table
 from transforms.state import state_files
@@ -62,12 +64,16 @@ def test_a_second_run_over_the_same_input_ingests_nothing(first_run):
     assert [run["skipped"] for run in json.loads((state / "state.json").read_text())["runs"]] == [0, 4]
 
 
-def test_a_new_copy_of_an_earlier_document_is_a_duplicate_of_it(first_run):
+def test_a_new_copy_of_an_earlier_document_is_a_duplicate_of_it(first_run, monkeypatch):
     inputs, out, state = first_run
     earlier = {Path(row["source"]).name[:3]: row["doc_id"] for row in all_runs(out, "documents")}
     shutil.copy(seed("001"), inputs / "republished-001.txt")  # the same bytes under a new name
     shutil.copy(seed("004"), inputs)  # another rendering of 000's wire story
+    sized_for = []
+    monkeypatch.setattr(assembly, "dedup_config", lambda n: sized_for.append(n) or dedup_config(n))
     summary = ingest(inputs, out, state)
+    # the earlier run's 4 kept documents are deduplicated against, as the 6 inputs matched now are
+    assert sized_for == [6 + 4]
     assert (summary["counts"]["skipped"], summary["counts"]["documents"], summary["counts"]["duplicates"]) == (4, 0, 2)
     dups = {Path(row["source"]).name[:3]: row for row in all_runs(out, "duplicates")}
     assert (dups["rep"]["duplicate_of"], dups["rep"]["duplicate_kind"]) == (earlier["001"], "exact")

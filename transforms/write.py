@@ -167,6 +167,12 @@ def write_parquet(path: str, schema: pa.Schema, rows: Iterable[dict[str, Any]]) 
     return writer.close()
 
 
+def parquet_row_count(path: str) -> int:
+    """Rows in one Parquet file on any Beam filesystem, from its footer alone."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
+
+
 def read_parquet_rows(path: str) -> Iterator[dict[str, Any]]:
     """The rows of one Parquet file on any Beam filesystem, a row group at a time."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
