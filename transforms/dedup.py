@@ -584,9 +584,10 @@ def _join_decisions(item) -> Iterator[Routed]:
 
 class DecideDuplicates(beam.PTransform):
     """Slim records (`slim_record`), or (slim records, {"current": slim records of earlier
-    runs' kept documents, "superseded": those of inputs ingested again} (`slim_from_index`)) -> {"decisions": (location, decision)
-    for every new document, "index": slim records of the documents kept, "counts": (name,
-    count) of the near-duplicate steps, to be summed and checked (`dedup_problems`)}.
+    runs' kept documents, "superseded": those of inputs ingested again} (`slim_from_index`))
+    -> {"decisions": (location, decision) for every new document, "index": slim records of the
+    documents kept, "counts": (name, count) of the near-duplicate steps, to be summed and
+    checked (`dedup_problems`)}.
 
     Exact copies by body hash, then near copies (NearDuplicates) among the kept ones; every
     step keyed, on slim records only.

@@ -453,10 +453,10 @@ class WriteIndexShards(beam.PTransform):
     """Slim records of the documents a run kept (DecideDuplicates' "index") -> shard reports
     of the index table, written under the state's staging folder.
 
-    Only slim records (~330 bytes with a spilled fingerprint) go through the shuffle. Index
-    rows hold each sentence's word ids as Python lists (~18 KB a page): made before the
-    shuffle, they took an incremental 100,000-page run with two workers from ~1.6 GB to a
-    4.7 GB peak in its last 45 seconds, the in-memory runner and each worker holding them."""
+    Only slim records (a few hundred bytes with a spilled fingerprint) go through the shuffle.
+    Index rows hold each sentence's word ids as Python lists (~23 KB a page as objects): made
+    before the shuffle, they took an incremental 100,000-page run with two workers from ~1.6 GB
+    to a 4.7 GB peak in its last 45 seconds, the in-memory runner and each worker holding them."""
 
     def __init__(self, layout: RunLayout, num_shards: int) -> None:
         super().__init__()
