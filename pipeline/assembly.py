@@ -29,8 +29,8 @@ def dedup_config(expected_inputs: int) -> DedupConfig:
 @dataclasses.dataclass(frozen=True)
 class PriorState:
     """The state files of the runs committed before this one (listed when the graph is built),
-    and how many documents their index holds: each is deduplicated against, so it sizes the
-    dedup partitions as a new input does."""
+    and how many documents their index holds (`transforms.state.kept_documents`): each is
+    deduplicated against, so it sizes the dedup partitions as a new input does."""
 
     manifest_paths: list[str]
     index_paths: list[str]

@@ -23,7 +23,7 @@ from pipeline.timings import format_stage_seconds, run_stage_seconds
 from transforms import state
 from transforms.dedup import firsts_by_pair_partition, format_dedup_counts
 from transforms.read import matched_directories
-from transforms.write import RunLayout, parquet_row_count, return_large_blocks_promptly
+from transforms.write import RunLayout, return_large_blocks_promptly
 
 LOG = logging.getLogger("pipeline")
 
@@ -208,10 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if layout.incremental:
         for done in state.recover(layout.state_dir, layout.output_dir):
             LOG.warning("state %s: %s", layout.state_dir, done)
-        committed = state.committed_run_ids(state.read_state(layout.state_dir))
-        index_paths = state.state_files(layout.state_dir, "index", committed)
+        committed_state = state.read_state(layout.state_dir)
+        committed = state.committed_run_ids(committed_state)
         prior = PriorState(manifest_paths=state.state_files(layout.state_dir, "manifest", committed),
-                           index_paths=index_paths, index_rows=sum(map(parquet_row_count, index_paths)))
+                           index_paths=state.state_files(layout.state_dir, "index", committed),
+                           index_rows=state.kept_documents(committed_state))
         LOG.info("state %s: %d earlier runs, %d manifest and %d index files (%d documents kept)",
                  layout.state_dir, len(committed), len(prior.manifest_paths), len(prior.index_paths),
                  prior.index_rows)

@@ -64,6 +64,12 @@ def committed_run_ids(state: dict[str, Any]) -> list[str]:
     return [run["run_id"] for run in state["runs"]]
 
 
+def kept_documents(state: dict[str, Any]) -> int:
+    """Rows in the index of the committed runs: a run's index holds one row per document it
+    kept (its `documents` count)."""
+    return sum(run["documents"] for run in state["runs"])
+
+
 def commit_state(layout: RunLayout, summary: dict[str, Any]) -> None:
     """Add this run to state.json in one atomic step: the commit point of an incremental run.
 

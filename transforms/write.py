@@ -29,7 +29,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.dedup import apply_decisions, decision_order, dedup_problems, index_row, slim_record
-from transforms.records import ALL_SCHEMAS, DOCUMENT_SCHEMA, INDEX_SCHEMA, STATE_SCHEMAS, TABLE_SCHEMAS, project
+from transforms.records import ALL_SCHEMAS, DOCUMENT_SCHEMA, STATE_SCHEMAS, TABLE_SCHEMAS, project
 from transforms.spill import SpillWriter, close_spills
 
 LOG = logging.getLogger(__name__)
@@ -165,12 +165,6 @@ def write_parquet(path: str, schema: pa.Schema, rows: Iterable[dict[str, Any]]) 
     for row in rows:
         writer.add(row)
     return writer.close()
-
-
-def parquet_row_count(path: str) -> int:
-    """Rows in one Parquet file on any Beam filesystem, from its footer alone."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        return pq.ParquetFile(handle).metadata.num_rows
 
 
 def read_parquet_rows(path: str) -> Iterator[dict[str, Any]]:
@@ -427,23 +421,18 @@ class FinalizeDocumentShards(beam.PTransform):
                 | "WriteDocumentShards" >> beam.ParDo(_FinalizeShard(self._layout)))
 
 
-class _WriteIndexShard(beam.DoFn):
+class _WriteIndexShard(WriteShard):
     """(shard, slim records of kept documents) -> the shard's file of the dedup index, each
     fingerprint read back from its spill file only as its row is written."""
-
-    def __init__(self, layout: RunLayout) -> None:
-        self._layout = layout
 
     def setup(self) -> None:
         use_system_arrow_allocator()
 
     def process(self, item: tuple[int, Iterable[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
         shard, slims = item
-        layout = self._layout
-        writer = ParquetRowWriter(FileSystems.join(layout.staging_dir("index"), part_name(shard)), INDEX_SCHEMA)
-        for slim in sorted(slims, key=lambda s: (s["doc_id"], s["content_hash"])):
-            writer.add(index_row(slim, layout.run_id))
-        yield {"table": "index", "shard": shard, "path": writer.path, "stats": writer.close(), "writer": worker_name()}
+        rows = (index_row(slim, self._layout.run_id)
+                for slim in sorted(slims, key=lambda s: (s["doc_id"], s["content_hash"])))
+        yield from super().process((("index", shard), rows))
 
     def finish_bundle(self) -> None:
         close_spills()
@@ -612,8 +601,7 @@ def _counter_report(item: tuple[str, int]) -> dict[str, Any]:
 class WriteTables(beam.PTransform):
     """({table name: PCollection of rows}, PCollection of (counter name, count), PCollection
     of reports of shards written elsewhere (FinalizeDocumentShards, WriteIndexShards)) -> the
-    committed run: its
-    summary (run.json) as the one output element.
+    committed run: its summary (run.json) as the one output element.
 
     One terminal branch writes everything: rows are keyed by (table, shard), grouped, and
     each shard's file is written inside `process()` (never in `finish_bundle`, whose output the
