@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import datetime
+import gzip
+import json
 
 import htmldate.extractors
 import htmldate.meta
 import pytest
+import trafilatura
 
+from tests.conftest import shared_data
 from transforms.clean import warm_up
-from transforms.htmlclean import clean_html
+from transforms.htmlclean import DATE_SEARCH, EXTRACTION_OPTIONS, _extract, clean_html
 from transforms.render import render_visible_text
 from transforms.textclean import post_clean_lines
 
@@ -100,3 +104,54 @@ def test_a_date_written_without_its_day_does_not_take_the_day_of_the_run(monkeyp
     page = (f"<html><head><title>Budget</title></head><body><div>2016 12</div>"
             f"<article><p>{PARAGRAPH * 3}</p></article></body></html>")
     assert clean_html(page).published == datetime.date(2016, 12, 1)
+
+
+def _with_trafilatura_metadata(html: str, url: str | None):
+    """The extraction as one trafilatura call with all its metadata, what `_extract` replaces."""
+    return trafilatura.bare_extraction(html, url=url, with_metadata=True,
+                                       date_extraction_params=DATE_SEARCH, **EXTRACTION_OPTIONS)
+
+
+def _same_extraction(html: str, url: str | None) -> None:
+    ours, theirs = _extract(html, url), _with_trafilatura_metadata(html, url)
+    assert (ours is None) == (theirs is None)
+    if ours is not None:
+        assert (ours.title, ours.author, ours.date, ours.text) == (theirs.title, theirs.author, theirs.date,
+                                                                     theirs.text)
+
+
+# Each finds a field somewhere else: meta tags; JSON-LD over a one-word meta author; the
+# page's own <title>, byline and a date in its URL; a page with no metadata at all.
+METADATA_PAGES = [
+    PAGE,
+    f"""<html><head><title>Storm hits the coast | Example News</title>
+<meta name="author" content="staff">
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle",
+"headline": "Storm hits the coast", "author": {{"@type": "Person", "name": "Ana Lopez"}},
+"datePublished": "2024-03-05T08:00:00Z"}}</script></head>
+<body><article><p>{PARAGRAPH * 3}</p></article></body></html>""",
+    f"""<html><head><title>Port reopens after strike - Daily Herald</title></head><body>
+<article><h1>Port reopens after strike</h1><p class="byline">By <span class="author">Tom Jones</span></p>
+<p>{PARAGRAPH * 3}</p></article></body></html>""",
+    f"<html><body><div><p>{PARAGRAPH * 3}</p></div></body></html>",
+]
+
+
+@pytest.mark.parametrize("page", METADATA_PAGES)
+@pytest.mark.parametrize("url", [None, "https://example.org/2021/06/14/port-reopens"])
+def test_title_author_and_date_are_trafilaturas_own(page, url):
+    _same_extraction(page, url)
+
+
+@pytest.mark.parametrize("corpus", ["aeb-dev", "wcxb-dev"])
+def test_title_author_date_and_text_are_trafilaturas_own_on_real_pages(corpus):
+    """Every 8th page of each benchmark, with and without its URL: trafilatura's metadata
+    search (`extract_metadata`) may change in a release; ours must change with it."""
+    folder = shared_data(corpus)
+    urls = {key: entry.get("url") for key, entry in json.loads((folder / "ground-truth.json").read_text()).items()}
+    pages = sorted((folder / "html").iterdir())[::8]
+    assert len(pages) >= 15
+    for path in pages:
+        html = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        for url in (None, urls.get(path.name.split(".")[0])):
+            _same_extraction(html, url)
