@@ -143,6 +143,15 @@ def test_title_author_and_date_are_trafilaturas_own(page, url):
     _same_extraction(page, url)
 
 
+def test_a_trafilatura_without_the_metadata_helpers_gets_its_whole_search(monkeypatch):
+    import transforms.htmlclean as htmlclean
+
+    monkeypatch.setattr(htmlclean, "examine_meta", None)
+    monkeypatch.setattr(htmlclean, "load_html", None)  # the fallback must not parse the page itself
+    for page in METADATA_PAGES:
+        _same_extraction(page, "https://example.org/2021/06/14/port-reopens")
+
+
 @pytest.mark.parametrize("corpus", ["aeb-dev", "wcxb-dev"])
 def test_title_author_date_and_text_are_trafilaturas_own_on_real_pages(corpus):
     """Every 8th page of each benchmark, with and without its URL: trafilatura's metadata
