@@ -12,7 +12,7 @@ import trafilatura
 
 from tests.conftest import shared_data
 from transforms.clean import warm_up
-from transforms.htmlclean import DATE_SEARCH, EXTRACTION_OPTIONS, _extract, clean_html
+from transforms.htmlclean import _extract, _whole_search, clean_html
 from transforms.render import render_visible_text
 from transforms.textclean import post_clean_lines
 
@@ -106,14 +106,8 @@ def test_a_date_written_without_its_day_does_not_take_the_day_of_the_run(monkeyp
     assert clean_html(page).published == datetime.date(2016, 12, 1)
 
 
-def _with_trafilatura_metadata(html: str, url: str | None):
-    """The extraction as one trafilatura call with all its metadata, what `_extract` replaces."""
-    return trafilatura.bare_extraction(html, url=url, with_metadata=True,
-                                       date_extraction_params=DATE_SEARCH, **EXTRACTION_OPTIONS)
-
-
 def _same_extraction(html: str, url: str | None) -> None:
-    ours, theirs = _extract(html, url), _with_trafilatura_metadata(html, url)
+    ours, theirs = _extract(html, url), _whole_search(html, url)
     assert (ours is None) == (theirs is None)
     if ours is not None:
         assert (ours.title, ours.author, ours.date, ours.text) == (theirs.title, theirs.author, theirs.date,
@@ -134,6 +128,10 @@ METADATA_PAGES = [
 <article><h1>Port reopens after strike</h1><p class="byline">By <span class="author">Tom Jones</span></p>
 <p>{PARAGRAPH * 3}</p></article></body></html>""",
     f"<html><body><div><p>{PARAGRAPH * 3}</p></div></body></html>",
+    # trafilatura trims and unescapes what it found (`Document.clean_and_trim`)
+    f"""<html><head><meta property="og:title" content="  Harbour   works &amp;amp; delays ">
+<meta name="author" content="Rui  Costa &amp;amp; Ana Lopez"></head>
+<body><article><p>{PARAGRAPH * 3}</p></article></body></html>""",
 ]
 
 
@@ -150,6 +148,19 @@ def test_a_trafilatura_without_the_metadata_helpers_gets_its_whole_search(monkey
     monkeypatch.setattr(htmlclean, "load_html", None)  # the fallback must not parse the page itself
     for page in METADATA_PAGES:
         _same_extraction(page, "https://example.org/2021/06/14/port-reopens")
+
+
+def test_a_metadata_helper_that_raises_costs_time_not_the_page(monkeypatch):
+    """A trafilatura release that changes a helper's signature makes it raise on every page."""
+    import transforms.htmlclean as htmlclean
+
+    def changed_signature(tree):
+        raise TypeError("extract_url() missing 1 required positional argument")
+
+    monkeypatch.setattr(htmlclean, "extract_url", changed_signature)
+    result = clean_html(PAGE, url="https://example.org/news/budget")
+    assert result.title == "Budget talks end in agreement" and result.author == "Jane Roe"
+    assert "schools and roads" in result.text
 
 
 @pytest.mark.parametrize("corpus", ["aeb-dev", "wcxb-dev"])

@@ -19,12 +19,14 @@ for those three only, on the tree the extraction then copies, instead of `with_m
 whose `extract_metadata` also searches the whole page for categories, tags and a licence
 (9% of an HTML page's cleaning time on the throughput bench's pages, measured). The three
 fields come out as trafilatura's own call gives them; tests/test_htmlclean.py compares the two
-on the benchmark pages, so a trafilatura release that finds them differently fails there; one
-without these helpers gets the whole search, slower but the same fields.
+on the benchmark pages and on synthetic ones, so a trafilatura release that finds them
+differently fails there; one without these helpers, or whose helpers raise, gets the whole
+search for the pages concerned, slower but the same fields.
 """
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 
 import dateutil.parser
@@ -32,13 +34,13 @@ import htmldate
 import htmldate.extractors
 import trafilatura
 from lxml.html import HtmlElement
-from trafilatura.settings import DEFAULT_CONFIG, Document
-from trafilatura.utils import load_html
 
-try:  # helpers of trafilatura's metadata module, public names but not its documented API
+try:  # public names of trafilatura's modules, but not its documented API
     from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title, extract_url
+    from trafilatura.settings import DEFAULT_CONFIG, Document
+    from trafilatura.utils import load_html
 except ImportError:  # a release without them: `_extract` falls back to trafilatura's whole search
-    examine_meta = None
+    examine_meta = load_html = None
 
 from transforms.records import CleanResult
 
@@ -82,7 +84,9 @@ def _parse_iso_date(value: str | None) -> datetime.date | None:
 DATE_SEARCH = {"extensive_search": True, "original_date": True}
 EXTRACTION_OPTIONS = {"fast": True, "favor_recall": True, "include_comments": False,
                       "include_tables": True, "deduplicate": False}
-_MAX_FILE_SIZE = DEFAULT_CONFIG.getint("DEFAULT", "MAX_FILE_SIZE")
+_MAX_FILE_SIZE = DEFAULT_CONFIG.getint("DEFAULT", "MAX_FILE_SIZE") if load_html is not None else None
+LOG = logging.getLogger(__name__)
+_helpers_failed: list[str] = []  # logged once per process
 
 
 def page_metadata(tree: HtmlElement, url: str | None) -> Document:
@@ -106,14 +110,32 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     return metadata
 
 
+def _whole_search(html: str, url: str | None) -> Document | None:
+    """trafilatura's one call with its whole metadata search: what `_extract` replaces."""
+    return trafilatura.bare_extraction(html, url=url, with_metadata=True,
+                                       date_extraction_params=DATE_SEARCH, **EXTRACTION_OPTIONS)
+
+
 def _extract(html: str, url: str | None) -> Document | None:
     if examine_meta is None:
-        return trafilatura.bare_extraction(html, url=url, with_metadata=True,
-                                           date_extraction_params=DATE_SEARCH, **EXTRACTION_OPTIONS)
+        return _whole_search(html, url)
     tree = load_html(html, _MAX_FILE_SIZE)
     if tree is None:
         return None
-    metadata = page_metadata(tree, url)  # before extraction, which prunes its copy of the tree
+    try:
+        metadata = page_metadata(tree, url)
+    except Exception as error:
+        # A helper whose signature changed in a trafilatura release would raise here on every
+        # page and, caught by clean_html, empty every HTML page: the whole search instead
+        # costs time, not data (and raises again, to the same empty result, on a page that
+        # breaks trafilatura's own search).
+        if not _helpers_failed:
+            _helpers_failed.append(repr(error))
+            LOG.warning("trafilatura's metadata helpers failed (%r); using its whole metadata "
+                        "search, slower, for such pages", error)
+        return _whole_search(html, url)
+    # bare_extraction copies a tree it is given: the page is parsed once, and the metadata
+    # helpers (which leave the tree as it is) and the extraction each see it whole
     document = trafilatura.bare_extraction(tree, url=url, with_metadata=False, **EXTRACTION_OPTIONS)
     if document is None:
         return None
