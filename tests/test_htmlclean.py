@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import datetime
-import gzip
-import json
 
 import htmldate.extractors
 import htmldate.meta
 import pytest
-import trafilatura
 
+from bench.extraction import load_pages
 from tests.conftest import shared_data
 from transforms.clean import warm_up
 from transforms.htmlclean import _extract, _whole_search, clean_html
@@ -167,11 +165,8 @@ def test_a_metadata_helper_that_raises_costs_time_not_the_page(monkeypatch):
 def test_title_author_date_and_text_are_trafilaturas_own_on_real_pages(corpus):
     """Every 8th page of each benchmark, with and without its URL: trafilatura's metadata
     search (`extract_metadata`) may change in a release; ours must change with it."""
-    folder = shared_data(corpus)
-    urls = {key: entry.get("url") for key, entry in json.loads((folder / "ground-truth.json").read_text()).items()}
-    pages = sorted((folder / "html").iterdir())[::8]
+    pages = load_pages(shared_data(corpus))[::8]
     assert len(pages) >= 15
-    for path in pages:
-        html = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
-        for url in (None, urls.get(path.name.split(".")[0])):
+    for _, html, truth in pages:
+        for url in (None, truth.get("url")):
             _same_extraction(html, url)

@@ -86,7 +86,7 @@ EXTRACTION_OPTIONS = {"fast": True, "favor_recall": True, "include_comments": Fa
                       "include_tables": True, "deduplicate": False}
 _MAX_FILE_SIZE = DEFAULT_CONFIG.getint("DEFAULT", "MAX_FILE_SIZE") if load_html is not None else None
 LOG = logging.getLogger(__name__)
-_helpers_failed: list[str] = []  # logged once per process
+_warned_of_failing_helpers = False  # one warning per process
 
 
 def page_metadata(tree: HtmlElement, url: str | None) -> Document:
@@ -129,8 +129,9 @@ def _extract(html: str, url: str | None) -> Document | None:
         # page and, caught by clean_html, empty every HTML page: the whole search instead
         # costs time, not data (and raises again, to the same empty result, on a page that
         # breaks trafilatura's own search).
-        if not _helpers_failed:
-            _helpers_failed.append(repr(error))
+        global _warned_of_failing_helpers
+        if not _warned_of_failing_helpers:
+            _warned_of_failing_helpers = True
             LOG.warning("trafilatura's metadata helpers failed (%r); using its whole metadata "
                         "search, slower, for such pages", error)
         return _whole_search(html, url)
