@@ -43,6 +43,7 @@ except ImportError:  # a release without them: `_extract` falls back to trafilat
     examine_meta = load_html = None
 
 from transforms.records import CleanResult
+from transforms.xpathprefilter import prefilter_module_xpaths
 
 EMPTY_RESULT = CleanResult(title=None, author=None, published=None, paragraphs=(), removed=())
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -66,6 +67,21 @@ def _dateutil_parse_without_today(timestr: str, *args, **kwargs) -> datetime.dat
 # (tests/test_htmlclean.py) rather than this import.
 if hasattr(htmldate.extractors, "dateutil_parse"):
     htmldate.extractors.dateutil_parse = _dateutil_parse_without_today
+
+
+def _prefilter_trafilatura_xpaths() -> None:
+    """trafilatura's regex XPath tests behind native prefilters (transforms.xpathprefilter):
+    the same elements selected, an HTML page cleaned in less time. Like the patch above, done
+    on import, so every worker process that cleans HTML has it."""
+    try:
+        import trafilatura.xpaths
+
+        prefilter_module_xpaths(trafilatura.xpaths)
+    except Exception:  # noqa: BLE001 - a speed-up only: trafilatura's own expressions still work
+        logging.getLogger(__name__).warning("trafilatura's XPaths left as they are", exc_info=True)
+
+
+_prefilter_trafilatura_xpaths()
 
 
 def _parse_iso_date(value: str | None) -> datetime.date | None:

@@ -1,0 +1,173 @@
+"""The XPath prefilter: its substrings are necessary, and the rewritten expressions select what
+trafilatura's own do."""
+from __future__ import annotations
+
+import re
+from types import ModuleType
+
+import lxml.html
+import pytest
+import trafilatura.xpaths
+from lxml.etree import XPath
+from trafilatura.utils import load_html
+
+from bench.extraction import load_pages
+from tests.conftest import shared_data
+from transforms.htmlclean import clean_html
+from transforms.xpathprefilter import (
+    REGEXP_NS, original_xpaths, prefilter_module_xpaths, prefilter_regex_tests, required_substrings,
+    rewritten_xpaths)
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("author", ["author"]),
+    ("^shar|social|viral", ["shar", "social", "viral"]),
+    ("author-?name|AuthorName", ["AuthorName", "author"]),  # "-?" ends the run
+    ("[Aa]uthor", ["uthor"]),
+    ("content(?:-|__)body", ["content"]),  # the longest fixed run wins over {"-", "__"}
+    ("(?:post-|entry-|article-|post__)", ["article-", "entry-", "post-", "post__"]),
+    ("(?:entry|article|art)-content|articleBody|article__content",
+     ["-content", "articleBody", "article__content"]),
+    ("author|co-author|authorName", ["author"]),  # holding "author" is enough for all three
+    ("[Cc]omment(?!ary)|comol", ["comol", "omment"]),
+    ("(?:ab)+cd|x{2,}", ["ab", "x"]),  # a repeat of at least one counts; ties go to the first
+])
+def test_required_substrings(pattern, expected):
+    assert required_substrings(pattern) == expected
+
+
+@pytest.mark.parametrize("pattern, flags", [
+    ("\\d+", ""),            # no fixed text
+    ("author|\\w+", ""),     # one alternative has none
+    ("a?b?", ""),            # optional parts only
+    ("(?i)author", ""),      # case folded: 'ſ' and 'K' match 's' and 'k'
+    ("author", "i"),
+    ("(?i:author)x", ""),    # only the unfolded part may be used
+    ("[", ""),               # not a pattern
+])
+def test_no_substrings_when_none_are_necessary(pattern, flags):
+    found = required_substrings(pattern, flags)
+    if pattern == "(?i:author)x":
+        assert found == ["x"]
+    else:
+        assert found is None
+
+
+# Attribute values like those on real pages, and ones built to sit next to the patterns.
+ATTRIBUTE_VALUES = [
+    "", "author", "Author", "author-name", "authorname", "AuthorName", "post-author", "by-author x",
+    "comments", "Comments", "commentary", "comment-list", "commentlist", "comol", "xcomment",
+    "share-buttons", "shar", "social-links", "nav navbar", "main-content", "content-body",
+    "content__body", "contentBody", "article-body", "article__body", "articleBody", "entry-content",
+    "art-content", "post_content", "post-content", "postContent", "byline", "Byline", "hidden",
+    "is-hidden", "story-body", "primary", "xprimary", "sidebar", "tag-list", "tags", "ſhare",
+]
+
+
+def _regex_tests(source: str) -> list[tuple[str, str]]:
+    return re.findall(r"re:test\([^,]+,\s*'([^']*)'(?:\s*,\s*'([^']*)')?\)", source)
+
+
+def _trafilatura_patterns() -> list[tuple[str, str]]:
+    """(pattern, flags) of every regex test in trafilatura's expressions (a rewritten one keeps
+    the original test verbatim)."""
+    patterns = set()
+    for value in vars(trafilatura.xpaths).values():
+        if isinstance(value, list):
+            for expression in value:
+                if isinstance(expression, XPath):
+                    patterns.update(_regex_tests(expression.path))
+    return sorted(patterns)
+
+
+def test_trafilaturas_patterns_never_match_without_their_substrings():
+    patterns = _trafilatura_patterns()
+    assert len(patterns) >= 10  # trafilatura's own; fewer would mean the expressions were not read
+    with_substrings = 0
+    for pattern, flags in patterns:
+        substrings = required_substrings(pattern, flags)
+        if substrings is None:
+            continue
+        with_substrings += 1
+        for value in ATTRIBUTE_VALUES:
+            if re.search(pattern, value):
+                assert any(s in value for s in substrings), (pattern, value, substrings)
+    assert with_substrings >= len(patterns) // 2
+
+
+def test_rewrite_keeps_the_test_and_adds_a_prefilter():
+    source = ".//*[re:test(@class, 'author|byline')]"
+    rewritten = prefilter_regex_tests(source)
+    assert rewritten == (".//*[((contains(@class, 'author') or contains(@class, 'byline')) and "
+                         "re:test(@class, 'author|byline'))]")
+    # too many substrings: only the presence guard; a pattern matching '' gets neither
+    assert prefilter_regex_tests(source, max_substrings=1) == (
+        ".//*[((@class) and re:test(@class, 'author|byline'))]")
+    assert prefilter_regex_tests(".//*[re:test(@id, 'x?')]") == ".//*[re:test(@id, 'x?')]"
+    assert prefilter_regex_tests(".//*[re:test(@id, 'x', 'i')]") == ".//*[((@id) and re:test(@id, 'x', 'i'))]"
+
+
+SYNTHETIC_PAGE = "<html><body>" + "".join(
+    f'<div class="{a}" id="{b}"><span id="{a}">{a}</span><p data-x="{b}" class="{b}">{a} {b}</p></div>'
+    f'<section id="{b}" class="{a}"><a rel="author">x</a></section><div></div>'
+    for a in ATTRIBUTE_VALUES for b in ("", "comments", "main", "nav", "author-name")) + "</body></html>"
+
+SYNTHETIC_EXPRESSIONS = [
+    ".//*[re:test(@class, 'author-?name|AuthorName')]",
+    ".//*[re:test(@id|@class, '^comment[s-]')]",          # first attribute only, whichever it is
+    ".//*[re:test(@id|@class, '(^|\\s)(?:nav|author)')]",
+    ".//*[self::div or self::p][re:test(@class, '^[Cc]omments|commentlist|sidebar|is-hidden')]",
+    ".//*[re:test(@id, 'x?')]",                            # matches elements with no id at all
+    ".//*[re:test(@class, 'AUTHOR', 'i')]",
+    ".//*[re:test(@class, 'content(?:-|__)body|post[-_]?content|' )]",
+]
+
+
+@pytest.mark.parametrize("source", SYNTHETIC_EXPRESSIONS)
+def test_rewritten_expression_selects_the_same_elements(source):
+    tree = lxml.html.fromstring(SYNTHETIC_PAGE)
+    original = XPath(source, namespaces={"re": REGEXP_NS})
+    rewritten = XPath(prefilter_regex_tests(source), namespaces={"re": REGEXP_NS})
+    assert rewritten(tree) == original(tree)
+
+
+def test_trafilaturas_lists_are_rewritten_in_place_once():
+    rewritten = rewritten_xpaths()
+    assert len(rewritten) >= 10  # done on import of transforms.htmlclean
+    for (module, name, index), (original, in_use) in rewritten.items():
+        assert getattr(trafilatura.xpaths, name)[index] is in_use
+        assert in_use.path == prefilter_regex_tests(original.path) != original.path
+    assert prefilter_module_xpaths(trafilatura.xpaths) == 0  # already rewritten: nothing to do
+    with original_xpaths():
+        for (module, name, index), (original, _) in rewritten.items():
+            assert getattr(trafilatura.xpaths, name)[index] is original
+    assert all(getattr(trafilatura.xpaths, name)[index].path == in_use.path
+               for (_, name, index), (_, in_use) in rewritten.items())
+
+
+def test_a_module_of_plain_expressions_is_left_alone():
+    module = ModuleType("plain_xpaths")
+    module.EXPRESSIONS = [XPath(".//div[@class='a']"), XPath(".//p")]
+    before = list(module.EXPRESSIONS)
+    assert prefilter_module_xpaths(module) == 0
+    assert module.EXPRESSIONS == before
+
+
+@pytest.mark.parametrize("corpus", ["aeb-dev", "wcxb-dev"])
+def test_rewritten_expressions_select_the_same_on_real_pages(corpus):
+    pages = load_pages(shared_data(corpus))[::8]  # all of them: 85 s
+    trees = [tree for tree in (load_html(html) for _, html, _ in pages) if tree is not None]
+    assert len(trees) > len(pages) // 2
+    for (_, name, index), (original, in_use) in rewritten_xpaths().items():
+        for tree in trees:
+            assert in_use(tree) == original(tree), (name, index)
+
+
+@pytest.mark.parametrize("corpus", ["aeb-dev", "wcxb-dev"])
+def test_cleaning_is_unchanged_on_real_pages(corpus):
+    pages = load_pages(shared_data(corpus))[::8]
+    ours = [clean_html(html) for _, html, _ in pages]
+    with original_xpaths():
+        stock = [clean_html(html) for _, html, _ in pages]
+    assert ours == stock
+    assert sum(bool(result.paragraphs) for result in ours) > len(pages) // 2
