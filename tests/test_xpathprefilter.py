@@ -5,9 +5,17 @@ from __future__ import annotations
 import re
 from types import ModuleType
 
+import itertools
+
+import lxml.etree
 import lxml.html
 import pytest
+import trafilatura.core
+import trafilatura.main_extractor
+import trafilatura.metadata
 import trafilatura.xpaths
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml.etree import XPath
 from trafilatura.utils import load_html
 
@@ -95,6 +103,44 @@ def test_trafilaturas_patterns_never_match_without_their_substrings():
     assert with_substrings >= len(patterns) // 2
 
 
+# Pattern pieces over a two-letter alphabet, so that the strings below reach every case.
+PIECES = ["a", "b", "ab", "ba", "[ab]", "[^a]", ".", "a?", "b*", "(?:a|b)", "(?:ab|b)", "(?:a|)",
+          "(ab)+", "b{2}", "a{0,2}", "(?=a)", "(?!b)", "^", "$", "\\b", "(?i:a)", "(a)\\1"]
+SHORT_STRINGS = ["".join(chars) for n in range(6) for chars in itertools.product("abAB-", repeat=n)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(PIECES), min_size=1, max_size=4), min_size=1, max_size=3))
+def test_substrings_are_necessary_for_any_pattern(alternatives):
+    pattern = "|".join("".join(pieces) for pieces in alternatives)
+    substrings = required_substrings(pattern)
+    if substrings is None:
+        return
+    assert substrings and all(substrings)
+    for value in SHORT_STRINGS:
+        if re.search(pattern, value):
+            assert any(s in value for s in substrings), (pattern, value, substrings)
+
+
+def test_only_tests_outside_string_literals_are_rewritten():
+    inside = '''.//*[@data-q="re:test(@class, 'ab')"]'''
+    assert prefilter_regex_tests(inside) == inside
+    assert prefilter_regex_tests(".//*[myre:test(@class, 'ab')]") == ".//*[myre:test(@class, 'ab')]"
+    both = '''.//*[@title="it's" or re:test(@class, 'ab')]'''
+    assert prefilter_regex_tests(both) == '''.//*[@title="it's" or ((contains(@class, 'ab')) and re:test(@class, 'ab'))]'''
+
+
+def test_a_rewrite_that_would_not_evaluate_is_not_used():
+    # an expression trafilatura built with another namespace: the rewrite here would lack it
+    module = ModuleType("namespaced_xpaths")
+    original = XPath(".//x:item[re:test(@class, 'author')]", namespaces={"x": "urn:x", "re": REGEXP_NS})
+    module.EXPRESSIONS = [original]
+    assert prefilter_module_xpaths(module) == 0
+    assert module.EXPRESSIONS[0] is original
+    document = lxml.etree.fromstring('<r xmlns="urn:x"><item class="author"/></r>')
+    assert len(module.EXPRESSIONS[0](document)) == 1
+
+
 def test_rewrite_keeps_the_test_and_adds_a_prefilter():
     source = ".//*[re:test(@class, 'author|byline')]"
     rewritten = prefilter_regex_tests(source)
@@ -134,15 +180,32 @@ def test_rewritten_expression_selects_the_same_elements(source):
 def test_trafilaturas_lists_are_rewritten_in_place_once():
     rewritten = rewritten_xpaths()
     assert len(rewritten) >= 10  # done on import of transforms.htmlclean
-    for (module, name, index), (original, in_use) in rewritten.items():
+    tree = lxml.html.fromstring(SYNTHETIC_PAGE)
+    for (_, name, index), (original, in_use) in rewritten.items():
         assert getattr(trafilatura.xpaths, name)[index] is in_use
         assert in_use.path == prefilter_regex_tests(original.path) != original.path
+        assert in_use(tree) == original(tree), (name, index)
+        # trafilatura's modules read the same list objects, so they run the rewrites
+        for module in (trafilatura.core, trafilatura.main_extractor, trafilatura.metadata):
+            if hasattr(module, name):
+                assert getattr(module, name) is getattr(trafilatura.xpaths, name), (module, name)
     assert prefilter_module_xpaths(trafilatura.xpaths) == 0  # already rewritten: nothing to do
+
+
+def test_original_xpaths_restores_and_nests():
+    rewritten = rewritten_xpaths()
+
+    def in_place():
+        return [getattr(trafilatura.xpaths, name)[index] for _, name, index in rewritten]
+
+    originals = [original for original, _ in rewritten.values()]
+    rewrites = [in_use for _, in_use in rewritten.values()]
     with original_xpaths():
-        for (module, name, index), (original, _) in rewritten.items():
-            assert getattr(trafilatura.xpaths, name)[index] is original
-    assert all(getattr(trafilatura.xpaths, name)[index].path == in_use.path
-               for (_, name, index), (_, in_use) in rewritten.items())
+        assert in_place() == originals
+        with original_xpaths():
+            assert in_place() == originals
+        assert in_place() == originals  # the inner block's end does not rewrite again
+    assert in_place() == rewrites
 
 
 def test_a_module_of_plain_expressions_is_left_alone():

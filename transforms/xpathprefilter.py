@@ -21,18 +21,22 @@ Both `contains` and lxml's `re:test` read a node-set argument (`@id|@class`) as 
 value of its first node, so the rewrite keeps trafilatura's first-attribute-only semantics.
 
 The expressions are trafilatura's own, read from `trafilatura.xpaths` when this module is
-used, so a release that changes them is rewritten the same way; one this module cannot parse
-or compile is left as it is. `tests/test_xpathprefilter.py` checks on every benchmark page
+used, so a release that changes them is rewritten the same way; one whose rewrite does not
+compile, or does not evaluate and select what the original does on a probe page (a namespace
+prefix or extension function trafilatura passed when building it, which a rewrite built here
+lacks), is left as it is. `tests/test_xpathprefilter.py` checks on every benchmark page
 that each rewritten expression selects exactly what the original does.
 """
 from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from types import ModuleType
 from typing import Iterator
 
-from lxml.etree import XPath, XPathSyntaxError
+import lxml.html
+from lxml.etree import XPath, XPathError
 
 try:  # the parser behind `re.compile`; named sre_parse before Python 3.11
     import re._constants as _sre
@@ -65,8 +69,10 @@ def required_substrings(pattern: str, flags: str = "") -> list[str] | None:
     if flags:  # 'i': Python folds case beyond ASCII ('ſ' matches 's'); not worth modelling
         return None
     try:
-        parsed = _sre_parse.parse(pattern)
-    except (re.error, RecursionError, ValueError):
+        with warnings.catch_warnings():  # FutureWarning on '[[', an error under -W error
+            warnings.simplefilter("ignore")
+            parsed = _sre_parse.parse(pattern)
+    except Exception:  # noqa: BLE001 - re.error, RecursionError...: no prefilter, never a failure
         return None
     if parsed.state.flags & (_sre.SRE_FLAG_IGNORECASE | _sre.SRE_FLAG_VERBOSE):
         return None
@@ -115,11 +121,17 @@ def _required(items: list) -> frozenset[str] | None:
 
 def prefilter_regex_tests(source: str, max_substrings: int = MAX_PREFILTER_SUBSTRINGS) -> str:
     """`source` with each `re:test` on attributes put behind a native test that is false
-    only where the regular expression is false too (see the module docstring)."""
+    only where the regular expression is false too (see the module docstring). Text inside
+    the expression's own string literals is never rewritten."""
+    literals = _literal_spans(source)
 
     def rewrite(match: re.Match) -> str:
-        arg, pattern, flags = match["arg"], match["pattern"], match["flags"] or ""
         test = match.group(0)
+        start = match.start()
+        if (start > 0 and (source[start - 1].isalnum() or source[start - 1] in "_.-:")) \
+                or any(first < start < end for first, end in literals):
+            return test  # "myre:test(...)", or text inside a string literal
+        arg, pattern, flags = match["arg"], match["pattern"], match["flags"] or ""
         substrings = required_substrings(pattern, flags)
         if substrings and len(substrings) <= max_substrings and not any("'" in s for s in substrings):
             prefilter = " or ".join(f"contains({arg}, '{substring}')" for substring in substrings)
@@ -134,52 +146,106 @@ def prefilter_regex_tests(source: str, max_substrings: int = MAX_PREFILTER_SUBST
     return _REGEX_TEST.sub(rewrite, source)
 
 
-# (module, name of the list, index) -> the XPath trafilatura built, for tests and for undoing
-_ORIGINALS: dict[tuple[str, str, int], XPath] = {}
+def _literal_spans(source: str) -> list[tuple[int, int]]:
+    """[start, end) of each XPath string literal ('...' or "...", which have no escapes)."""
+    spans = []
+    start = quote = None
+    for index, char in enumerate(source):
+        if quote is None and char in "'\"":
+            start, quote = index, char
+        elif char == quote:
+            spans.append((start, index + 1))
+            quote = None
+    return spans
+
+
+# Attribute values that each kind of test in trafilatura's expressions meets: a rewrite must
+# evaluate here, and select what its original selects, before it is used.
+_PROBE_PAGE = lxml.html.fromstring(
+    "<html><head><title>t</title></head><body>"
+    + "".join(f'<div class="{value}" id="{value}"><p class="x {value}" role="{value}">{value}</p>'
+              f'<span id="{value}" class="">{value}</span><a rel="author">{value}</a></div>'
+              for value in ("", "author", "AuthorName", "byline", "comments", "comment-list", "share",
+                            "social", "nav", "main-content", "content-body", "article-body", "post",
+                            "entry-content", "hidden", "sidebar", "tags", "footer", "x"))
+    + "</body></html>")
+
+
+# (module, name of the list, index) -> (the XPath trafilatura built, the rewrite in its place)
+_REWRITES: dict[tuple[str, str, int], tuple[XPath, XPath]] = {}
+_restore_depth = 0
 
 
 def prefilter_module_xpaths(module: ModuleType) -> int:
     """Rewrite, in place, the regex-testing XPaths in the module's lists of XPaths (how
     trafilatura keeps them; its other modules hold the same list objects, so they see the
-    change). Idempotent; returns how many expressions are rewritten."""
+    change). Idempotent; returns how many expressions it put in place."""
     rewritten = 0
-    for name, value in vars(module).items():
+    for name, value in list(vars(module).items()):
         if not (isinstance(value, list) and value and all(isinstance(item, XPath) for item in value)):
             continue
-        for index, expression in enumerate(value):
+        for index, current in enumerate(value):
             key = (module.__name__, name, index)
-            original = _ORIGINALS.get(key, expression)
-            source = prefilter_regex_tests(original.path)
-            if source == original.path or source == expression.path:
+            known = _REWRITES.get(key)
+            if known is not None and current is known[1]:
+                continue  # rewritten already
+            if known is not None and current is known[0]:
+                value[index] = known[1]  # put back after original_xpaths()
+                rewritten += 1
                 continue
-            try:
-                # trafilatura builds these with the regex namespace only (lxml's defaults else)
-                value[index] = XPath(source, namespaces={"re": REGEXP_NS})
-            except XPathSyntaxError:
+            replacement = _checked_rewrite(current)
+            if replacement is None:
                 continue
-            _ORIGINALS[key] = original
+            _REWRITES[key] = (current, replacement)
+            value[index] = replacement
             rewritten += 1
     return rewritten
 
 
+def _checked_rewrite(original: XPath) -> XPath | None:
+    """The prefiltered expression, if it differs, compiles with the regex namespace, and
+    selects on the probe page what the original does; else None."""
+    source = prefilter_regex_tests(original.path)
+    if source == original.path:
+        return None
+    try:
+        # trafilatura builds these with the regex namespace only (lxml's defaults else)
+        replacement = XPath(source, namespaces={"re": REGEXP_NS})
+        if replacement(_PROBE_PAGE) != original(_PROBE_PAGE):
+            return None
+    except XPathError:  # a prefix or extension the original was given and this one lacks
+        return None
+    return replacement
+
+
 @contextlib.contextmanager
 def original_xpaths() -> Iterator[None]:
-    """Run the block with trafilatura's own expressions (to compare against), then rewrite again."""
-    import importlib
-
-    module_names = {module_name for module_name, _, _ in _ORIGINALS}
-    for (module_name, name, index), original in _ORIGINALS.items():
-        getattr(importlib.import_module(module_name), name)[index] = original
+    """Run the block with trafilatura's own expressions (to compare against), then put the
+    rewrites back. Nested blocks keep the originals until the outermost ends. Not for use
+    while another thread cleans HTML: the lists are shared by the whole process."""
+    global _restore_depth
+    _restore_depth += 1
+    for key, (original, replacement) in _REWRITES.items():
+        expressions = _list_of(key)
+        if expressions[key[2]] is replacement:
+            expressions[key[2]] = original
     try:
         yield
     finally:
-        for module_name in sorted(module_names):
-            prefilter_module_xpaths(importlib.import_module(module_name))
+        _restore_depth -= 1
+        if _restore_depth == 0:
+            for key, (original, replacement) in _REWRITES.items():
+                expressions = _list_of(key)
+                if expressions[key[2]] is original:
+                    expressions[key[2]] = replacement
+
+
+def _list_of(key: tuple[str, str, int]) -> list:
+    import importlib
+
+    return getattr(importlib.import_module(key[0]), key[1])
 
 
 def rewritten_xpaths() -> dict[tuple[str, str, int], tuple[XPath, XPath]]:
-    """(module, list name, index) -> (trafilatura's expression, the one in use)."""
-    import importlib
-
-    return {key: (original, getattr(importlib.import_module(key[0]), key[1])[key[2]])
-            for key, original in _ORIGINALS.items()}
+    """(module, list name, index) -> (trafilatura's expression, its rewrite)."""
+    return dict(_REWRITES)
