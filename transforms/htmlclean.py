@@ -22,6 +22,10 @@ fields come out as trafilatura's own call gives them; tests/test_htmlclean.py co
 on the benchmark pages and on synthetic ones, so a trafilatura release that finds them
 differently fails there; one without these helpers, or whose helpers raise, gets the whole
 search for the pages concerned, slower but the same fields.
+
+XPaths: trafilatura's regular-expression tests on `@id`/`@class` are rewritten on import to sit
+behind native substring tests (`transforms.xpathprefilter`): the same elements selected, each
+HTML page cleaned in 11-16% less time (README, "Throughput and memory").
 """
 from __future__ import annotations
 
