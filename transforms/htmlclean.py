@@ -49,6 +49,7 @@ except ImportError:  # a release without them: `_extract` falls back to trafilat
 from transforms.records import CleanResult
 from transforms.xpathprefilter import prefilter_module_xpaths
 
+LOG = logging.getLogger(__name__)
 EMPTY_RESULT = CleanResult(title=None, author=None, published=None, paragraphs=(), removed=())
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
@@ -82,7 +83,7 @@ def _prefilter_trafilatura_xpaths() -> None:
 
         prefilter_module_xpaths(trafilatura.xpaths)
     except Exception:  # noqa: BLE001 - a speed-up only: trafilatura's own expressions still work
-        logging.getLogger(__name__).warning("trafilatura's XPaths left as they are", exc_info=True)
+        LOG.warning("trafilatura's XPaths left as they are", exc_info=True)
 
 
 _prefilter_trafilatura_xpaths()
@@ -105,7 +106,6 @@ DATE_SEARCH = {"extensive_search": True, "original_date": True}
 EXTRACTION_OPTIONS = {"fast": True, "favor_recall": True, "include_comments": False,
                       "include_tables": True, "deduplicate": False}
 _MAX_FILE_SIZE = DEFAULT_CONFIG.getint("DEFAULT", "MAX_FILE_SIZE") if load_html is not None else None
-LOG = logging.getLogger(__name__)
 _warned_of_failing_helpers = False  # one warning per process
 
 
