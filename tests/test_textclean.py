@@ -270,6 +270,25 @@ def test_compiled_trees_match_the_walk_on_wide_trees_and_a_feature_of_many_thres
         rows = _rows_for(stage, width, count, rng)
         assert model_probabilities(stage, rows) == [model_probability(stage, row) for row in rows], count
 
+
+def test_compiled_trees_match_the_walk_when_trees_are_single_leaves():
+    """A stage whose trees never split has no feature lookups at all; one with a single split
+    among them has exactly one."""
+    import random
+
+    from transforms.textclean import model_probabilities, model_probability
+
+    rng = random.Random(5)
+    width = 4
+    thresholds_of = {f: [0.0, 0.5] for f in range(width)}
+    single_leaves = [_random_tree(rng, 1, width, thresholds_of) for _ in range(5)]
+    one_split = single_leaves + [_random_tree(rng, 2, width, thresholds_of)]
+    for trees in (single_leaves, one_split):
+        stage = {"init": -0.125, "trees": trees}
+        rows = _rows_for(stage, width, 9, rng)
+        assert model_probabilities(stage, rows) == [model_probability(stage, row) for row in rows]
+
+
 def test_ascii_twin_refuses_patterns_whose_lower_cased_search_would_differ():
     import re
 
@@ -365,6 +384,47 @@ def test_digit_and_symbol_shares_count_every_character_by_its_unicode_class(text
     assert row[FEATURE_NAMES.index("digit_share")] == sum(ch.isdigit() for ch in text) / chars
     assert row[FEATURE_NAMES.index("nonalnum_share")] == sum(
         not (ch.isalnum() or ch.isspace()) for ch in text) / chars
+
+
+def _counted_votes(vote_ids_per_line):
+    """_stop_word_votes' reference: the Counters it replaced."""
+    from collections import Counter
+    from itertools import chain
+
+    page = Counter(chain.from_iterable(vote_ids_per_line))
+    page_language = max(sorted(page), key=lambda k: page[k]) if page else -1
+    tops, most_voted, page_hits = [], [], []
+    for ids in vote_ids_per_line:
+        votes = Counter(ids)
+        top = max(votes.values(), default=0)
+        tops.append(top)
+        most_voted.append(min((lang for lang, count in votes.items() if count == top), default=-1))
+        page_hits.append(votes.get(page_language, 0))
+    return page_language, tops, most_voted, page_hits
+
+
+@pytest.mark.parametrize("block_lines", [1, 3, 1024])
+def test_stop_word_votes_count_as_counters_do_with_ties_empty_lines_and_blocks(block_lines, monkeypatch):
+    from hypothesis import given, settings, strategies as st
+
+    import transforms.cleanfeatures as features
+
+    monkeypatch.setattr(features, "VOTE_BLOCK_LINES", block_lines)
+    lines = st.lists(st.lists(st.integers(0, 6), max_size=8), max_size=12)
+
+    @settings(max_examples=150, deadline=None)
+    @given(lines)
+    def check(vote_ids_per_line):
+        page_language, tops, most_voted, page_hits = features._stop_word_votes(vote_ids_per_line)
+        expected = _counted_votes(vote_ids_per_line)
+        assert (page_language, tops, page_hits) == (expected[0], expected[1], expected[3])
+        # the most-voted id only matters on lines with votes
+        assert [m for m, t in zip(most_voted, tops) if t] == [m for m, t in zip(expected[2], tops) if t]
+
+    check()
+    # a tie for the page goes to the smallest id, whichever line comes first
+    assert features._stop_word_votes([[5, 5], [2], [2]])[0] == 2
+    assert features._stop_word_votes([[], []]) == (-1, [0, 0], [-1, -1], [0, 0])
 
 
 def test_one_letter_tokens_never_vote():

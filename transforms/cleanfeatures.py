@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 from typing import NamedTuple
 
+import numpy as np
+
 WORD_RE = re.compile(r"\w+")
 
 # A line ending like this reads as a sentence, not a menu entry or a heading.
@@ -415,7 +417,6 @@ class LineFacts(NamedTuple):
     bullet: bool
     # The languages of the line's stop words, a language once per token that is in its list.
     vote_ids: list[int]
-    votes: Counter
     chrome_hits: int
     cookie: bool
     date_line: bool
@@ -432,7 +433,7 @@ def line_facts(text: str, with_language: bool = True) -> LineFacts:
     return LineFacts(
         tokens, lower, len(stripped), word_units(text, tokens),
         stripped.endswith(TERMINAL_PUNCTUATION), bool(BULLET_RE.match(text)),
-        vote_ids, Counter(vote_ids),
+        vote_ids,
         len(_CHROME_WORDS_ASCII.findall(folded) if folded is not None else _CHROME_WORDS_FAST.findall(text)),
         caseless_search(_COOKIE_FAST, _COOKIE_ASCII, text, folded),
         _is_date_line(text, tokens),
@@ -488,22 +489,16 @@ def analyse_lines(lines: list[str], with_language: bool = True,
             units=facts.units, terminal=facts.terminal, bullet=facts.bullet,
             chrome_hits=facts.chrome_hits, cookie=facts.cookie, date_line=facts.date_line,
             byline=facts.byline, facts=facts))
-    # one count over all the lines' ids, in C (Counter.update per line was 0.5 ms a page)
-    page_votes = Counter(chain.from_iterable(info.facts.vote_ids for info in infos))
-    page_language = max(sorted(page_votes), key=lambda k: page_votes[k]) if page_votes else -1
-    for info in infos:
-        votes = info.facts.votes
-        if votes:
-            top = max(votes.values())
+    page_language, tops, most_voted, page_hits = _stop_word_votes([info.facts.vote_ids for info in infos])
+    for info, top, most, hits_page in zip(infos, tops, most_voted, page_hits):
+        if top:
             # Ties go to the page's language: a line is foreign only on positive evidence.
-            info.best_language = page_language if votes.get(page_language) == top else min(
-                lang for lang, count in votes.items() if count == top)
+            info.best_language = page_language if hits_page == top else most
         n = len(info.lower) or 1
         # A language's vote count is its number of stop-word tokens in the line.
-        hits_page = votes.get(page_language, 0)
         info.stop_share_page = hits_page / n
         if info.best_language >= 0:
-            hits_best = votes[info.best_language]
+            hits_best = top
             info.stop_share_best = hits_best / n
             other = info.best_language != page_language
             info.foreign = other and (
@@ -513,6 +508,41 @@ def analyse_lines(lines: list[str], with_language: bool = True,
                 or (hits_best >= 2 and hits_page == 0 and info.units >= FOREIGN_MIN_UNITS_NO_PAGE_WORDS))
         info.core = info.terminal and not info.foreign and info.units >= CORE_MIN_TOKENS
     return infos, page_language
+
+
+# Lines whose votes are counted in one (lines x languages) table: ~0.8 MB for ~100 stop lists.
+VOTE_BLOCK_LINES = 1024
+
+
+def _stop_word_votes(vote_ids_per_line: list[list[int]]) -> tuple[int, list[int], list[int], list[int]]:
+    """The page's language (the id with the most votes, the smallest on a tie; -1 without
+    votes) and per line: its most votes for one language, the smallest language id with that
+    many, and the page language's votes.
+
+    Counted with numpy for the whole page at once: a Counter per line and one per page were
+    ~15% of the text cleaner's time."""
+    n = len(vote_ids_per_line)
+    lengths = np.fromiter(map(len, vote_ids_per_line), dtype=np.intp, count=n)
+    total = int(lengths.sum())
+    if total == 0:
+        return -1, [0] * n, [-1] * n, [0] * n
+    ids = np.fromiter(chain.from_iterable(vote_ids_per_line), dtype=np.intp, count=total)
+    languages = int(ids.max()) + 1
+    page_language = int(np.bincount(ids, minlength=languages).argmax())  # argmax: the first of a tie
+    line_of = np.repeat(np.arange(n, dtype=np.intp), lengths)
+    tops: list[int] = []
+    most_voted: list[int] = []
+    page_hits: list[int] = []
+    ends = np.cumsum(lengths)
+    for first in range(0, n, VOTE_BLOCK_LINES):
+        last = min(first + VOTE_BLOCK_LINES, n)
+        start = int(ends[first - 1]) if first else 0
+        cells = (line_of[start:ends[last - 1]] - first) * languages + ids[start:ends[last - 1]]
+        table = np.bincount(cells, minlength=(last - first) * languages).reshape(last - first, languages)
+        tops += table.max(axis=1).tolist()
+        most_voted += table.argmax(axis=1).tolist()
+        page_hits += table[:, page_language].tolist()
+    return page_language, tops, most_voted, page_hits
 
 
 def rule_line_infos(lines: list[str]) -> list[LineInfo]:
