@@ -397,8 +397,8 @@ def stopword_index() -> tuple[dict[str, tuple[int, ...]], list[str]]:
 def _vote_ids(tokens: list[str]) -> list[int]:
     """The stop-word languages of the tokens, an id per (token, list holding it): a word counts
     for every list that holds it (splitting it would favour languages with unusual stop words
-    over ones whose lists overlap, e.g. English and Simple English), so a language's count in
-    Counter(ids) is the number of the line's tokens in its stop list."""
+    over ones whose lists overlap, e.g. English and Simple English), so the number of times a
+    language's id occurs (what `_stop_word_votes` counts) is the line's tokens in its stop list."""
     index, _ = stopword_index()
     return list(chain.from_iterable(map(index.get, tokens, repeat(()))))
 
@@ -490,22 +490,19 @@ def analyse_lines(lines: list[str], with_language: bool = True,
             chrome_hits=facts.chrome_hits, cookie=facts.cookie, date_line=facts.date_line,
             byline=facts.byline, facts=facts))
     page_language, tops, most_voted, page_hits = _stop_word_votes([info.facts.vote_ids for info in infos])
+    # A language's vote count is its number of stop-word tokens in the line; `top` is the
+    # best language's, 0 for a line without stop words (which keeps best_language -1).
     for info, top, most, hits_page in zip(infos, tops, most_voted, page_hits):
+        n = len(info.lower) or 1
+        info.stop_share_page = hits_page / n
         if top:
             # Ties go to the page's language: a line is foreign only on positive evidence.
             info.best_language = page_language if hits_page == top else most
-        n = len(info.lower) or 1
-        # A language's vote count is its number of stop-word tokens in the line.
-        info.stop_share_page = hits_page / n
-        if info.best_language >= 0:
-            hits_best = top
-            info.stop_share_best = hits_best / n
-            other = info.best_language != page_language
-            info.foreign = other and (
-                (hits_best >= FOREIGN_MIN_STOPWORDS and hits_best > 2 * hits_page
-                 and hits_best >= FOREIGN_MIN_STOP_SHARE * n)
+            info.stop_share_best = top / n
+            info.foreign = info.best_language != page_language and (
+                (top >= FOREIGN_MIN_STOPWORDS and top > 2 * hits_page and top >= FOREIGN_MIN_STOP_SHARE * n)
                 # a sentence-length line with no stop word of the page language at all
-                or (hits_best >= 2 and hits_page == 0 and info.units >= FOREIGN_MIN_UNITS_NO_PAGE_WORDS))
+                or (top >= 2 and hits_page == 0 and info.units >= FOREIGN_MIN_UNITS_NO_PAGE_WORDS))
         info.core = info.terminal and not info.foreign and info.units >= CORE_MIN_TOKENS
     return infos, page_language
 
@@ -536,8 +533,8 @@ def _stop_word_votes(vote_ids_per_line: list[list[int]]) -> tuple[int, list[int]
     ends = np.cumsum(lengths)
     for first in range(0, n, VOTE_BLOCK_LINES):
         last = min(first + VOTE_BLOCK_LINES, n)
-        start = int(ends[first - 1]) if first else 0
-        cells = (line_of[start:ends[last - 1]] - first) * languages + ids[start:ends[last - 1]]
+        start, stop = (int(ends[first - 1]) if first else 0), int(ends[last - 1])
+        cells = (line_of[start:stop] - first) * languages + ids[start:stop]
         table = np.bincount(cells, minlength=(last - first) * languages).reshape(last - first, languages)
         tops += table.max(axis=1).tolist()
         most_voted += table.argmax(axis=1).tolist()
