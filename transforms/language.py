@@ -2,7 +2,8 @@
 
 langdetect is random unless its seed is fixed, its profile loading is not thread-safe, and its
 confidence is meaningless on short strings; so profiles load once per process under a lock,
-only paragraphs with enough letters vote, and a weak or empty vote gives 'und'.
+only paragraphs with enough letters vote, and a weak or empty vote gives 'und'. Its scoring
+loop runs in numpy (transforms.langdetect_numpy), with langdetect's numbers bit for bit.
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
     with _LOAD_LOCK:
         DetectorFactory.seed = 0
         detector_factory.init_factory()
+        scorer = _load_scorer(detector_factory._factory)
     factory = detector_factory._factory
 
     def probabilities(text: str) -> list[tuple[str, float]]:
@@ -58,11 +60,52 @@ def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
         detector.n_trial = LANGDETECT_TRIALS
         detector.append(text)
         try:
-            return [(p.lang, p.prob) for p in detector.get_probabilities()]
+            found = scorer.probabilities(detector) if scorer else detector.get_probabilities()
         except LangDetectException:  # no letters it knows
             return []
+        return [(p.lang, p.prob) for p in found]
 
     return probabilities
+
+
+_NOT_LOADED = object()
+_scorer: Any = _NOT_LOADED
+
+
+def _load_scorer(factory: Any) -> Any:
+    """The process's numpy scorer (transforms.langdetect_numpy), or None, meaning langdetect's
+    own loop, if it does not give langdetect's answers on its self-check texts. Call under
+    _LOAD_LOCK: langdetect's profiles load once per process, and so does the scorer."""
+    global _scorer
+    if _scorer is _NOT_LOADED:
+        from transforms.langdetect_numpy import SELF_CHECK_TEXTS, NgramScorer
+
+        try:
+            _scorer = NgramScorer(factory)
+            if not scorer_agrees(_scorer, factory, SELF_CHECK_TEXTS):
+                raise ValueError("its probabilities differ from langdetect's")
+        except Exception as exc:  # an upgrade may cost speed, never answers
+            LOG.warning("langdetect scores with its own loop (slower): the numpy scorer failed "
+                        "its self-check against this langdetect release: %s", exc)
+            _scorer = None
+    return _scorer
+
+
+def scorer_agrees(scorer: Any, factory: Any, texts: Iterable[str]) -> bool:
+    """True when `scorer` gives langdetect's probabilities, or its error, for every text."""
+    from langdetect.lang_detect_exception import LangDetectException
+
+    def answer(score: Callable[[Any], Any], text: str) -> Any:
+        detector = factory.create()
+        detector.n_trial = LANGDETECT_TRIALS
+        detector.append(text)
+        try:
+            return [(p.lang, p.prob) for p in score(detector)]
+        except LangDetectException as exc:
+            return ("error", str(exc))
+
+    return all(answer(scorer.probabilities, text) == answer(lambda d: d.get_probabilities(), text)
+               for text in texts)
 
 
 def vote_language(
