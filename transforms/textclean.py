@@ -225,7 +225,9 @@ class TreeEnsemble:
     def _raw_scores(self, x: np.ndarray) -> np.ndarray:
         possible = np.full((len(x), self.n_trees), self.all_leaves, dtype=self.mask_dtype)
         for lookup in self.lookups:
-            possible &= np.take(lookup.table, lookup.table_index(x), axis=0)
+            # ndarray methods, not np.take / np.searchsorted: the functions' Python dispatch
+            # (~0.5 us a call, ~300 calls a page) was 3% of a text page
+            possible &= lookup.table.take(lookup.table_index(x), axis=0)
         lowest = possible & (~possible + self.mask_dtype(1))
         leaf = np.frexp(lowest.astype(np.float64))[1] - 1  # exact: a power of two
         # One row per tree, one column per line, and two columns at least: NumPy sums an axis
@@ -235,7 +237,7 @@ class TreeEnsemble:
         lines = len(x)
         terms = np.zeros((self.n_trees + 1, max(lines, 2)), dtype=np.float64)
         terms[0, :lines] = self.init
-        terms[1:, :lines] = np.take(self.leaf_value, (leaf + self.tree_offset).T)
+        terms[1:, :lines] = self.leaf_value.take((leaf + self.tree_offset).T)
         return np.add.reduce(terms, axis=0)[:lines]
 
 
@@ -258,7 +260,7 @@ class _Lookup(NamedTuple):
         for feature, thresholds, stride in zip(self.features, self.thresholds, self.strides):
             # side="left" counts the thresholds below the value: one equal to the value passes
             # `x <= threshold`, as in the walk (and NaN, sorted last, fails every test).
-            rank = np.searchsorted(thresholds, x[:, feature], side="left")
+            rank = thresholds.searchsorted(x[:, feature], side="left")
             if stride != 1:
                 rank *= stride
             index = rank if index is None else index + rank
