@@ -1,4 +1,4 @@
-"""langdetect's `Detector.get_probabilities`, the same numbers at ~2.5x the speed.
+"""langdetect's `Detector.get_probabilities`, the same numbers at 2.3x the speed (3 trials).
 
 langdetect (1.0.9) spends a call in two pure-Python loops: it cuts the text into n-grams
 character by character, and in each random trial it multiplies the 55 language probabilities
@@ -103,7 +103,7 @@ class NgramScorer:
                 capital_word = False
             if capital_word:
                 continue
-            for size in range(1, min(3, end + 1) + 1):
+            for size in range(1, min(NGram.N_GRAM, end + 1) + 1):
                 gram = padded[end + 1 - size:end + 1]
                 if gram != " " and gram in known:
                     rows.append(self._row(gram))
