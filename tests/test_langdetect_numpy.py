@@ -94,6 +94,38 @@ def test_a_full_word_cache_is_emptied_and_answers_do_not_change(factory, monkeyp
         assert len(scorer._word_rows) <= 8
 
 
+def test_long_pieces_are_scored_but_not_cached(factory):
+    # Chinese has no spaces: a paragraph is one piece that never recurs.
+    scorer = NgramScorer(factory)
+    paragraph = "政府周三宣布了应对边境移民问题的新措施，官员表示这些措施将在下个月生效。" * 8
+    short = "Regierung Maßnahmen"
+    for text in (paragraph, short, paragraph):
+        assert answer(scorer.probabilities, detector_for(factory, text)) == answer(
+            library, detector_for(factory, text))
+    assert sorted(piece for piece, _ in scorer._word_rows) == ["Maßnahmen", "Regierung"]
+
+
+def test_verbose_and_zero_alpha_detectors_get_langdetects_behaviour(factory, scorer, capsys):
+    text = "Le gouvernement a annoncé mercredi de nouvelles mesures pour limiter la migration."
+    verbose = [detector_for(factory, text), detector_for(factory, text)]
+    for detector in verbose:
+        detector.set_verbose()
+    assert answer(scorer.probabilities, verbose[0]) == answer(library, verbose[1])
+    printed = capsys.readouterr().out
+    assert printed and printed.count("==>") == 2 * LANGDETECT_TRIALS  # both printed langdetect's trace
+    # An alpha of 0 can make every probability 0: langdetect then divides by zero.
+    zero_alpha = [detector_for(factory, "ü ş ő ą ř"), detector_for(factory, "ü ş ő ą ř")]
+    outcomes = []
+    for detector, score in zip(zero_alpha, (scorer.probabilities, library)):
+        detector.set_alpha(0.0)
+        detector.ALPHA_WIDTH = 0.0
+        try:
+            outcomes.append(answer(score, detector))
+        except ZeroDivisionError:
+            outcomes.append("ZeroDivisionError")
+    assert outcomes == ["ZeroDivisionError", "ZeroDivisionError"]
+
+
 def test_threads_filling_rows_at_once_get_langdetects_answers(factory):
     scorer = NgramScorer(factory)  # empty: every thread's first texts add rows
     expected = {text: answer(library, detector_for(factory, text)) for text in SELF_CHECK_TEXTS}
@@ -130,7 +162,8 @@ def test_stage_falls_back_to_langdetects_loop_when_the_self_check_fails(monkeypa
             return []
 
     monkeypatch.setattr(langdetect_numpy, "NgramScorer", WrongScorer)
-    monkeypatch.setattr(language, "_scorer", language._NOT_LOADED)
+    monkeypatch.setattr(language, "_scorer", None)  # both restored after the test
+    monkeypatch.setattr(language, "_scorer_loaded", False)
     with caplog.at_level(logging.WARNING, logger=language.LOG.name):
         probabilities = load_langdetect()
     assert language._scorer is None

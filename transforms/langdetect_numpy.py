@@ -12,10 +12,9 @@ used (`language.load_langdetect`).
 from __future__ import annotations
 
 import threading
-from typing import Any
-
 import numpy as np
 from langdetect.detector import Detector
+from langdetect.detector_factory import DetectorFactory
 from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 from langdetect.language import Language
 from langdetect.utils.ngram import NGram
@@ -23,6 +22,10 @@ from langdetect.utils.ngram import NGram
 # Words of distinct spelling seen per process; news text repeats most of its words, and the
 # cache is only a shortcut, so emptying it when full changes no answer.
 WORD_CACHE_SIZE = 50_000
+# Longer pieces are not cached: Chinese, Japanese or Thai text has no spaces, so a whole
+# paragraph is one piece that never recurs (~9.5 KB of rows for 600 characters); capping the
+# length keeps the full cache to a few tens of MB.
+WORD_CACHE_MAX_CHARS = 32
 
 # Texts in several scripts and cases (acronyms are skipped by langdetect's capital-word rule,
 # Vietnamese and Farsi letters are normalised) on which a loaded scorer must agree with
@@ -51,7 +54,7 @@ class _NormalizedChars(dict):
 class NgramScorer:
     """langdetect's detection for one factory's profiles; one per process, shared by threads."""
 
-    def __init__(self, factory: Any) -> None:
+    def __init__(self, factory: DetectorFactory) -> None:
         self._word_lang_prob_map: dict[str, list[float]] = factory.word_lang_prob_map
         self._languages = len(factory.langlist)
         # Rows are filled as n-grams are first met: the zeroed matrix takes no memory until then.
@@ -63,7 +66,8 @@ class NgramScorer:
         self._word_rows: dict[tuple[str, bool], tuple[int, ...]] = {}
 
     def grams(self, rows: list[int]) -> list[str]:
-        """The n-grams of `rows` (as `gram_rows` gives them)."""
+        """The n-grams of `rows` (as `gram_rows` gives them): what the tests compare with
+        langdetect's own list."""
         return [self._grams[row] for row in rows]
 
     def gram_rows(self, text: str) -> list[int]:
@@ -82,9 +86,11 @@ class NgramScorer:
             key = (piece, index != last)
             word_rows = cache.get(key)
             if word_rows is None:
-                if len(cache) >= WORD_CACHE_SIZE:
-                    cache.clear()
-                word_rows = cache[key] = self._word_gram_rows(*key)
+                word_rows = self._word_gram_rows(*key)
+                if len(piece) <= WORD_CACHE_MAX_CHARS:
+                    if len(cache) >= WORD_CACHE_SIZE:
+                        cache.clear()
+                    cache[key] = word_rows
             rows.extend(word_rows)
         return rows
 
@@ -125,6 +131,8 @@ class NgramScorer:
         """What `detector.get_probabilities()` returns, for a detector text was appended to.
 
         Raises langdetect's LangDetectException when the text has no n-gram it knows, as it does."""
+        if detector.verbose:  # langdetect prints each step; the scorer has none to print
+            return detector.get_probabilities()
         detector.cleaning_text()
         rows = self.gram_rows(detector.text)
         if not rows:
@@ -150,7 +158,10 @@ class NgramScorer:
             prob *= factors[choice(draws)]
             done = 0
             while True:
-                prob /= sum(prob.tolist())  # Python's sum, in langdetect's order
+                total = sum(prob.tolist())  # Python's sum, in langdetect's order
+                if total == 0.0:  # only with an alpha of ~0: langdetect divides by zero too
+                    raise ZeroDivisionError("float division by zero")
+                prob /= total
                 if prob.max() > detector.CONV_THRESHOLD or done >= detector.ITERATION_LIMIT:
                     break
                 for _ in range(5):

@@ -10,13 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.records import make_reject
 from transforms.routing import route
+
+if TYPE_CHECKING:
+    from langdetect.detector_factory import DetectorFactory
+
+    from transforms.langdetect_numpy import NgramScorer
 
 LOG = logging.getLogger(__name__)
 DOCUMENTS = "documents"
@@ -61,7 +66,7 @@ def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
         detector.n_trial = LANGDETECT_TRIALS
         detector.append(text)
         try:
-            found = scorer.probabilities(detector) if scorer else detector.get_probabilities()
+            found = scorer.probabilities(detector) if scorer is not None else detector.get_probabilities()
         except LangDetectException:  # no letters it knows
             return []
         return [(p.lang, p.prob) for p in found]
@@ -69,16 +74,16 @@ def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
     return probabilities
 
 
-_NOT_LOADED = object()
-_scorer: Any = _NOT_LOADED
+_scorer: NgramScorer | None = None
+_scorer_loaded = False
 
 
-def _load_scorer(factory: Any) -> Any:
+def _load_scorer(factory: DetectorFactory) -> NgramScorer | None:
     """The process's numpy scorer (transforms.langdetect_numpy), or None, meaning langdetect's
     own loop, if it does not give langdetect's answers on its self-check texts. Call under
     _LOAD_LOCK: langdetect's profiles load once per process, and so does the scorer."""
-    global _scorer
-    if _scorer is _NOT_LOADED:
+    global _scorer, _scorer_loaded
+    if not _scorer_loaded:
         from transforms.langdetect_numpy import SELF_CHECK_TEXTS, NgramScorer
 
         try:
@@ -89,10 +94,11 @@ def _load_scorer(factory: Any) -> Any:
             LOG.warning("langdetect scores with its own loop (slower): the numpy scorer failed "
                         "its self-check against this langdetect release: %s", exc)
             _scorer = None
+        _scorer_loaded = True
     return _scorer
 
 
-def scorer_agrees(scorer: Any, factory: Any, texts: Iterable[str]) -> bool:
+def scorer_agrees(scorer: NgramScorer, factory: DetectorFactory, texts: Iterable[str]) -> bool:
     """True when `scorer` gives langdetect's probabilities, or its error, for every text."""
     from langdetect.lang_detect_exception import LangDetectException
 
