@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -126,16 +127,28 @@ def test_verbose_and_zero_alpha_detectors_get_langdetects_behaviour(factory, sco
     assert outcomes == ["ZeroDivisionError", "ZeroDivisionError"]
 
 
+class _SlowProfiles(dict):
+    """langdetect's profiles, read slowly: a thread filling a row yields to the others."""
+
+    def __getitem__(self, gram):
+        time.sleep(0.0002)
+        return super().__getitem__(gram)
+
+
 def test_threads_filling_rows_at_once_get_langdetects_answers(factory):
     scorer = NgramScorer(factory)  # empty: every thread's first texts add rows
+    # Each new row's profile is read between taking its number and publishing it, so threads
+    # adding n-grams at once interleave there (without `_row`'s lock, rows were given twice).
+    scorer._word_lang_prob_map = _SlowProfiles(factory.word_lang_prob_map)
     expected = {text: answer(library, detector_for(factory, text)) for text in SELF_CHECK_TEXTS}
     got: list[bool] = []
 
-    def work() -> None:
-        for text in SELF_CHECK_TEXTS * 3:
+    def work(first: int) -> None:  # each thread starts at another text: different new n-grams
+        texts = SELF_CHECK_TEXTS[first:] + SELF_CHECK_TEXTS[:first]
+        for text in texts * 3:
             got.append(answer(scorer.probabilities, detector_for(factory, text)) == expected[text])
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
+    threads = [threading.Thread(target=work, args=(first,)) for first in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
