@@ -16,8 +16,8 @@ from langdetect.lang_detect_exception import LangDetectException
 import transforms.langdetect_numpy as langdetect_numpy
 import transforms.language as language
 from tests.conftest import shared_data
-from transforms.langdetect_numpy import SELF_CHECK_TEXTS, NgramScorer
-from transforms.language import LANGDETECT_TRIALS, MAX_PARAGRAPH_CHARS, load_langdetect, scorer_agrees
+from transforms.langdetect_numpy import SELF_CHECK_TEXTS, NgramScorer, agrees_with_langdetect, new_detector
+from transforms.language import LANGDETECT_TRIALS, MAX_PARAGRAPH_CHARS, load_langdetect
 
 # Characters from every branch of langdetect's normalisation: Latin of both cases (runs of
 # capitals are skipped), digits and punctuation (become spaces), Latin-1 letters and excluded
@@ -40,10 +40,7 @@ def scorer(factory):
 
 
 def detector_for(factory, text: str, trials: int = LANGDETECT_TRIALS):
-    detector = factory.create()
-    detector.n_trial = trials
-    detector.append(text)
-    return detector
+    return new_detector(factory, text, trials)
 
 
 def answer(score, detector):
@@ -177,7 +174,7 @@ def test_stage_falls_back_to_langdetects_loop_when_the_self_check_fails(monkeypa
     monkeypatch.setattr(langdetect_numpy, "NgramScorer", WrongScorer)
     monkeypatch.setattr(language, "_scorer", None)  # both restored after the test
     monkeypatch.setattr(language, "_scorer_loaded", False)
-    with caplog.at_level(logging.WARNING, logger=language.LOG.name):
+    with caplog.at_level(logging.WARNING, logger=langdetect_numpy.LOG.name):
         probabilities = load_langdetect()
     assert language._scorer is None
     assert "self-check" in caplog.text
@@ -186,11 +183,11 @@ def test_stage_falls_back_to_langdetects_loop_when_the_self_check_fails(monkeypa
 
 
 def test_self_check_notices_a_scorer_that_differs(factory, scorer):
-    assert scorer_agrees(scorer, factory, SELF_CHECK_TEXTS)
+    assert agrees_with_langdetect(scorer, factory, SELF_CHECK_TEXTS, LANGDETECT_TRIALS)
 
     class OffByOneTrial(NgramScorer):
         def probabilities(self, detector):
             detector.n_trial += 1
             return super().probabilities(detector)
 
-    assert not scorer_agrees(OffByOneTrial(factory), factory, SELF_CHECK_TEXTS)
+    assert not agrees_with_langdetect(OffByOneTrial(factory), factory, SELF_CHECK_TEXTS, LANGDETECT_TRIALS)

@@ -7,17 +7,22 @@ n-grams are found once per process and cached, and a draw is one numpy multiply 
 languages. Every floating-point operation is langdetect's own, in its order, on the same draws
 from the detector's own generator, so the probabilities are equal bit for bit; a scorer whose
 answers differ from langdetect's on sample texts when it is loaded (a changed release) is not
-used (`language.load_langdetect`).
+used (`checked_scorer`).
 """
 from __future__ import annotations
 
+import logging
 import threading
+from typing import Any, Callable, Iterable
+
 import numpy as np
 from langdetect.detector import Detector
 from langdetect.detector_factory import DetectorFactory
 from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 from langdetect.language import Language
 from langdetect.utils.ngram import NGram
+
+LOG = logging.getLogger(__name__)
 
 # Words of distinct spelling seen per process; news text repeats most of its words, and the
 # cache is only a shortcut, so emptying it when full changes no answer.
@@ -169,3 +174,40 @@ class NgramScorer:
                 done += 5
             language_probs += prob / trials
         return detector._sort_probability(language_probs.tolist())
+
+
+def new_detector(factory: DetectorFactory, text: str, trials: int) -> Detector:
+    """A detector of `factory`'s profiles holding `text`, averaging `trials` random trials."""
+    detector = factory.create()
+    detector.n_trial = trials
+    detector.append(text)
+    return detector
+
+
+def agrees_with_langdetect(scorer: NgramScorer, factory: DetectorFactory, texts: Iterable[str],
+                           trials: int) -> bool:
+    """True when `scorer` gives langdetect's probabilities, or its error, for every text."""
+
+    def answer(score: Callable[[Detector], list[Language]], text: str) -> Any:
+        try:
+            return [(p.lang, p.prob) for p in score(new_detector(factory, text, trials))]
+        except LangDetectException as exc:
+            return ("error", str(exc))
+
+    return all(answer(scorer.probabilities, text) == answer(Detector.get_probabilities, text)
+               for text in texts)
+
+
+def checked_scorer(factory: DetectorFactory, trials: int) -> NgramScorer | None:
+    """A scorer for `factory`'s profiles, or None (use langdetect's own loop) if it does not give
+    langdetect's answers on SELF_CHECK_TEXTS: an upgrade may cost speed, never answers."""
+    try:
+        scorer = NgramScorer(factory)
+        if agrees_with_langdetect(scorer, factory, SELF_CHECK_TEXTS, trials):
+            return scorer
+        problem: object = "its probabilities differ from langdetect's"
+    except Exception as exc:  # a changed release may lack what the scorer reads
+        problem = exc
+    LOG.warning("langdetect scores with its own loop (slower): the numpy scorer failed its "
+                "self-check against this langdetect release: %s", problem)
+    return None

@@ -19,8 +19,6 @@ from transforms.records import make_reject
 from transforms.routing import route
 
 if TYPE_CHECKING:
-    from langdetect.detector_factory import DetectorFactory
-
     from transforms.langdetect_numpy import NgramScorer
 
 LOG = logging.getLogger(__name__)
@@ -51,20 +49,24 @@ def letter_count(text: str) -> int:
 
 
 def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
-    """Load langdetect's profiles once per process (under a lock) and return a seeded detector."""
+    """Load langdetect's profiles and its numpy scorer once per process (under a lock) and
+    return a seeded detector."""
     from langdetect import DetectorFactory, detector_factory
     from langdetect.lang_detect_exception import LangDetectException
 
+    from transforms.langdetect_numpy import checked_scorer, new_detector
+
+    global _scorer, _scorer_loaded
     with _LOAD_LOCK:
         DetectorFactory.seed = 0
         detector_factory.init_factory()
-        scorer = _load_scorer(detector_factory._factory)
-    factory = detector_factory._factory
+        factory = detector_factory._factory
+        if not _scorer_loaded:
+            _scorer, _scorer_loaded = checked_scorer(factory, LANGDETECT_TRIALS), True
+        scorer = _scorer
 
     def probabilities(text: str) -> list[tuple[str, float]]:
-        detector = factory.create()
-        detector.n_trial = LANGDETECT_TRIALS
-        detector.append(text)
+        detector = new_detector(factory, text, LANGDETECT_TRIALS)
         try:
             found = scorer.probabilities(detector) if scorer is not None else detector.get_probabilities()
         except LangDetectException:  # no letters it knows
@@ -74,45 +76,9 @@ def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
     return probabilities
 
 
+# The process's scorer (None: langdetect's own loop), made by the first load_langdetect call.
 _scorer: NgramScorer | None = None
 _scorer_loaded = False
-
-
-def _load_scorer(factory: DetectorFactory) -> NgramScorer | None:
-    """The process's numpy scorer (transforms.langdetect_numpy), or None, meaning langdetect's
-    own loop, if it does not give langdetect's answers on its self-check texts. Call under
-    _LOAD_LOCK: langdetect's profiles load once per process, and so does the scorer."""
-    global _scorer, _scorer_loaded
-    if not _scorer_loaded:
-        from transforms.langdetect_numpy import SELF_CHECK_TEXTS, NgramScorer
-
-        try:
-            _scorer = NgramScorer(factory)
-            if not scorer_agrees(_scorer, factory, SELF_CHECK_TEXTS):
-                raise ValueError("its probabilities differ from langdetect's")
-        except Exception as exc:  # an upgrade may cost speed, never answers
-            LOG.warning("langdetect scores with its own loop (slower): the numpy scorer failed "
-                        "its self-check against this langdetect release: %s", exc)
-            _scorer = None
-        _scorer_loaded = True
-    return _scorer
-
-
-def scorer_agrees(scorer: NgramScorer, factory: DetectorFactory, texts: Iterable[str]) -> bool:
-    """True when `scorer` gives langdetect's probabilities, or its error, for every text."""
-    from langdetect.lang_detect_exception import LangDetectException
-
-    def answer(score: Callable[[Any], Any], text: str) -> Any:
-        detector = factory.create()
-        detector.n_trial = LANGDETECT_TRIALS
-        detector.append(text)
-        try:
-            return [(p.lang, p.prob) for p in score(detector)]
-        except LangDetectException as exc:
-            return ("error", str(exc))
-
-    return all(answer(scorer.probabilities, text) == answer(lambda d: d.get_probabilities(), text)
-               for text in texts)
 
 
 def vote_language(
