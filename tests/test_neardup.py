@@ -4,11 +4,14 @@ from __future__ import annotations
 import collections
 import hashlib
 import random
+import warnings
 
 import datetime
 
 import apache_beam as beam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -16,11 +19,11 @@ from tests.conftest import SEEDS
 from transforms.dedup import (CANDIDATE_PAIRS_JOINED, DEDUP_COUNT, FINGERPRINT, FIRST, DecideDuplicates,
                               DeduplicateDocuments, _attach_frequencies, assign_clusters, content_hash, keep_rank,
                               slim_record)
-from transforms.neardup import (DOC_KEY_SENTENCE, NearDupConfig, bucket_pairs, informative, key_digest, packed_keys,
+from transforms.neardup import (DOC_KEY_SENTENCE, Fingerprint, NearDupConfig, bucket_pairs, informative, key_digest, packed_keys,
                                 partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, pack_id, split_sentences, unpack_id, verify, widest_paths,
-                                with_frequencies, sentence_hashes, worth_verifying, _worth_verifying_arrays,
-                                _worth_verifying_walk)
+                                with_frequencies, sentence_hashes, sentence_similarity, worth_verifying,
+                                _worth_verifying_arrays, _worth_verifying_walk)
 from transforms.textclean import clean_text
 
 CONFIG = NearDupConfig()
@@ -58,6 +61,71 @@ def test_content_words_drop_stop_words_and_single_letters():
 
 def test_split_sentences_splits_at_sentence_ends_and_lines():
     assert split_sentences("One two. Three four!\nFive six") == ["One two.", "Three four!", "Five six"]
+
+
+def _similarity_by_dicts(a: Fingerprint, b: Fingerprint, config: NearDupConfig) -> tuple[float, int]:
+    """sentence_similarity as first written (per-sentence dicts of overlaps over the sentences'
+    sets): the reference the array version must equal, float for float."""
+    def rows(fp):
+        return [(fp.sentences[i], min(1.0, config.common_sentence / fp.frequency(i)))
+                for i, ids in enumerate(fp.sentences) if len(ids) >= config.min_sentence_words]
+
+    rows_a, rows_b = rows(a), rows(b)
+    if not rows_a or not rows_b:
+        return 0.0, 0
+    if (sum(w for _, w in rows_a), len(rows_a)) <= (sum(w for _, w in rows_b), len(rows_b)):
+        shorter, other = rows_a, b
+    else:
+        shorter, other = rows_b, a
+    longer = [ids for ids in other.sentences if ids]
+    total = sum(w for _, w in shorter)
+    if total < 1.0:
+        if len(shorter) < config.min_sentences_all_common:
+            return 0.0, 0
+        shorter = [(ids, 1.0) for ids, _ in shorter]
+        total = float(len(shorter))
+    matched, score = 0, 0.0
+    for ids, weight in shorter:
+        overlap = collections.Counter(position for position, them in enumerate(longer) for _ in ids & them)
+        best = max((2 * count / (len(ids) + len(longer[position])) for position, count in overlap.items()),
+                   default=0.0)
+        if best >= config.sentence_floor:
+            score += weight * best
+        matched += best >= config.sentence_match
+    return score / total, matched
+
+
+# small id ranges, so sentences share words; empty sentences too (Fingerprint.from_bytes keeps them)
+_sentences = st.lists(st.frozensets(st.integers(0, 40), max_size=9), max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_sentences, _sentences, st.data(), st.sampled_from([0, 1, 2, 4]), st.sampled_from([1, 4]),
+       st.integers(0, 6), st.sampled_from([0.0, 0.4]), st.sampled_from([0.5, 0.2]))
+def test_sentence_similarity_equals_the_dict_reference(sentences_a, sentences_b, data, min_words, common,
+                                                      min_all_common, floor, match):
+    config = NearDupConfig(min_sentence_words=min_words, common_sentence=common,
+                           min_sentences_all_common=min_all_common, sentence_floor=floor, sentence_match=match)
+    a, b = Fingerprint("a", sentences_a), Fingerprint("b", sentences_b)
+    if data.draw(st.booleans()):  # counted as in a corpus, or 1 each
+        a = a.with_frequencies(data.draw(st.lists(st.integers(1, 12), min_size=len(a), max_size=len(a))))
+        b = b.with_frequencies(data.draw(st.lists(st.integers(1, 12), min_size=len(b), max_size=len(b))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 0 / 0 warns before it gives NaN
+        got = sentence_similarity(a, b, config)
+    assert got == _similarity_by_dicts(a, b, config)
+    assert type(got[0]) is float and type(got[1]) is int
+    assert informative(a, config) == [i for i, ids in enumerate(a.sentences) if len(ids) >= min_words]
+
+
+def test_sentence_similarity_counts_shared_words_per_sentence_pair():
+    # row sentence {1,2,3,4} shares 3 words with {2,3,4,9} (Dice 6/8) and 1 with {1,7,8,9}
+    a = Fingerprint("a", [{1, 2, 3, 4}])
+    b = Fingerprint("b", [{1, 7, 8, 9}, {2, 3, 4, 9}, {20, 21, 22, 23, 24}])
+    assert sentence_similarity(a, b, NearDupConfig(min_sentence_words=4)) == (0.75, 1)
+    # a best Dice of exactly the floor (2 * 1 / (2 + 3) = 0.4) still counts
+    pair = Fingerprint("a", [{1, 2}]), Fingerprint("b", [{1, 5, 6}, {30, 31, 32}])
+    assert sentence_similarity(*pair, NearDupConfig(min_sentence_words=2, sentence_floor=0.4)) == (0.4, 0)
 
 
 def test_reworded_copy_is_similar_and_other_article_is_not():
