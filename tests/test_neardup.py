@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import random
 import warnings
 
@@ -22,7 +23,8 @@ from transforms.dedup import (CANDIDATE_PAIRS_JOINED, DEDUP_COUNT, FINGERPRINT, 
 from transforms.neardup import (DOC_KEY_SENTENCE, Fingerprint, NearDupConfig, bucket_pairs, informative, key_digest, packed_keys,
                                 partition_pairs, sketch_jaccard, worth_verifying_pairs, candidate_keys, content_words, linked_clusters,
                                 fingerprint, fold, pack_id, split_sentences, unpack_id, verify, widest_paths,
-                                with_frequencies, sentence_hashes, sentence_similarity, worth_verifying,
+                                with_frequencies, sentence_hashes, sentence_ids, sentence_similarity, stopwords,
+                                token_id, worth_verifying,
                                 _worth_verifying_arrays, _worth_verifying_walk)
 from transforms.textclean import clean_text
 
@@ -57,6 +59,33 @@ def test_fold_merges_accented_and_plain_spellings():
 def test_content_words_drop_stop_words_and_single_letters():
     assert content_words("The bank of Norway and a Q3 loss", frozenset({"the", "of", "and"})) == [
         "bank", "norway", "q3", "loss"]
+
+
+# words as written: cases, accents, digits, underscores, single letters, stop words of several lists
+_raw_words = st.sampled_from(["The", "the", "THE", "und", "Und", "der", "a", "A", "7", "_", "x_y", "López",
+                              "Lopez", "lopez", "Straße", "STRASSE", "año", "ano", "İstanbul", "ǅemal",
+                              "bank", "Bank", "Q3", "de", "la", "of", "é", "ﬁnance"])
+_sentence_text = st.lists(st.one_of(_raw_words, st.text(min_size=1, max_size=6)), max_size=12).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_sentence_text, min_size=1, max_size=6),
+       st.lists(st.sampled_from(["en", "de", "es", None, "xx"]), min_size=1, max_size=3),
+       st.sampled_from([2, 8, 1 << 18]))
+def test_sentence_ids_are_the_ids_of_the_content_words(sentences, languages, table_size):
+    import transforms.neardup as neardup
+
+    # the table of words met is only a cache: a small one, cleared often, gives the same ids
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(neardup, "_WORD_CACHE_SIZE", table_size)
+        patch.setattr(neardup, "_CONTENT_IDS", {})
+        longest = max(len(neardup._WORD.findall(sentence)) for sentence in sentences)
+        # twice: met before, then from the table; each sentence in each language, in turn
+        for sentence, language in itertools.product(sentences * 2, languages):
+            expected = {token_id(w) for w in content_words(sentence, stopwords(language))}
+            assert sentence_ids(sentence, language) == expected
+            # cleared when full, before a sentence's new words go in
+            assert all(len(table) <= table_size + longest for table in neardup._CONTENT_IDS.values())
 
 
 def test_split_sentences_splits_at_sentence_ends_and_lines():

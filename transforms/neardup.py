@@ -239,7 +239,7 @@ def stopwords(language: str | None) -> frozenset[str]:
     """The folded stop words of `language` (empty for unknown ones), loaded once per process."""
     name = _JUSTEXT_NAMES.get(language or "")
     if name is None:
-        return frozenset()
+        return _NO_STOPWORDS
     if name not in _STOPWORDS:
         with _STOP_LOCK:
             if name not in _STOPWORDS:
@@ -254,11 +254,12 @@ def stopwords(language: str | None) -> frozenset[str]:
 
 
 # Words repeat (Zipf): fingerprinting spent 7.5 ms per document folding and hashing the same
-# words again; bounded per-process caches of a word's folded form and id removed most of it.
+# words again. Per stop list, a bounded per-process table gives each word as written its id, or
+# None when it is no content word (`_content_id`), in one lookup (see `sentence_ids`).
 _WORD_CACHE_SIZE = 1 << 18
+_CONTENT_IDS: dict[str, dict[str, int | None]] = {}  # stop-list name ("" for none) -> table
 
 
-@functools.lru_cache(maxsize=_WORD_CACHE_SIZE)
 def fold(token: str) -> str:
     """Case- and accent-insensitive form: 'López' and 'Lopez' are one name in two renderings."""
     if token.isascii():  # nothing to decompose: the same result, without NFKD
@@ -267,15 +268,50 @@ def fold(token: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
+def _is_content(word: str, stop: frozenset[str]) -> bool:
+    """Whether a folded word carries meaning: not a stop word, not a single letter (digits are)."""
+    return not (word in stop or (len(word) < 2 and not word.isdigit()) or word == "_")
+
+
 def content_words(text: str, stop: frozenset[str]) -> list[str]:
     """Folded words that carry meaning: not stop words, and not single letters unless digits."""
-    words = []
-    for raw in _WORD.findall(text):
-        word = fold(raw)
-        if word in stop or (len(word) < 2 and not word.isdigit()) or word == "_":
-            continue
-        words.append(word)
-    return words
+    return [word for word in map(fold, _WORD.findall(text)) if _is_content(word, stop)]
+
+
+def _content_id(raw: str, stop: frozenset[str]) -> int | None:
+    word = fold(raw)
+    return token_id(word) if _is_content(word, stop) else None
+
+
+_NO_STOPWORDS: frozenset[str] = frozenset()
+
+
+def sentence_ids(sentence: str, language: str | None) -> set[int]:
+    """The ids of a sentence's content words: {token_id(w) for w in content_words(sentence,
+    stopwords(language))}, from the table of words already met (a dict lookup per word in C,
+    against ~1 us a word through fold, the stop list and token_id in Python)."""
+    name = _JUSTEXT_NAMES.get(language or "", "")
+    table = _CONTENT_IDS.get(name)
+    if table is None:
+        table = _CONTENT_IDS.setdefault(name, {})
+    words = _WORD.findall(sentence)
+    try:
+        ids = set(map(table.__getitem__, words))
+    except KeyError:
+        stop = stopwords(language)
+        if len(table) >= _WORD_CACHE_SIZE:
+            table.clear()  # bounded memory; the ids are the same, only recomputed
+        ids = set()
+        for raw in words:
+            value = table.get(raw, _MISSING)
+            if value is _MISSING:
+                value = table[raw] = _content_id(raw, stop)
+            ids.add(value)
+    ids.discard(None)
+    return ids
+
+
+_MISSING = object()
 
 
 def split_sentences(text: str) -> list[str]:
@@ -289,20 +325,18 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=_WORD_CACHE_SIZE)
 def token_id(word: str) -> int:
     """A stable 32-bit id of a word (Python's hash() differs between processes)."""
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=4).digest(), "little")
 
 
 def fingerprint(doc_id: str, text: str, language: str | None, config: NearDupConfig) -> Fingerprint:
-    stop = stopwords(language)
     sentences = []
     for sentence in split_sentences(text):
-        ids = frozenset(token_id(w) for w in content_words(sentence, stop))
+        ids = sentence_ids(sentence, language)
         if ids:
             sentences.append(ids)
-    return Fingerprint(doc_id, tuple(sentences))
+    return Fingerprint(doc_id, sentences)
 
 
 # ----------------------------------------------------------------------------- MinHash / LSH
