@@ -10,6 +10,7 @@ import warnings
 import datetime
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -176,6 +177,49 @@ def test_candidate_keys_are_deterministic_and_shared_by_copies():
     keys_a = {k for k, _, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
     assert keys_a == {k for k, _, _ in candidate_keys(_fp("a", ARTICLE), CONFIG)}
     assert keys_a & {k for k, _, _ in candidate_keys(_fp("b", REWORDED), CONFIG)}
+
+
+def _reference_signature(hasher, ids) -> list[int]:
+    """MinHash by its definition, in Python integers: min over the ids of ((a x + b) mod 2^64) mod p
+    per permutation, with a cut to 32 bits (numpy's uint64 arithmetic wraps at 2^64)."""
+    mersenne = (1 << 61) - 1
+    return [min(((int(a) & 0xFFFFFFFF) * x + int(b)) % (1 << 64) % mersenne for x in ids)
+            for a, b in zip(hasher.a, hasher.b)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.frozensets(st.integers(0, (1 << 32) - 1), max_size=7), max_size=10),
+       st.integers(0, 4), st.sampled_from([(2, 10), (3, 5), (4, 16)]))
+def test_signatures_and_band_keys_follow_their_definition(sentences, min_words, shape):
+    from transforms.neardup import _hasher, band_keys
+
+    rows, bands = shape
+    hasher = _hasher(rows * bands, 1)
+    fp = Fingerprint("a", sentences)
+    ids, lengths = fp.packed_arrays()
+    chosen = np.flatnonzero(lengths >= max(min_words, 1))
+    signatures = hasher.signatures(ids, lengths, chosen)
+    assert signatures.shape == (len(chosen), rows * bands)
+    for row, signature in zip(chosen.tolist(), signatures):
+        assert signature.tolist() == _reference_signature(hasher, sorted(sentences[row]))
+        # each band's key: its values as little-endian uint64, digested
+        assert band_keys(signature, rows, "s") == [
+            f"s{band}:" + hashlib.blake2b(b"".join(int(v).to_bytes(8, "little") for v in
+                                                   signature[band * rows:(band + 1) * rows]),
+                                          digest_size=8).hexdigest()
+            for band in range(bands)]
+    if len(ids):
+        assert hasher.signature(np.unique(ids)).tolist() == _reference_signature(hasher, set(ids.tolist()))
+        # the document-level keys and sketch come from all its words, each once
+        config = NearDupConfig(min_sentence_words=max(min_words, 1))
+        doc_hasher = _hasher(config.doc_rows * config.doc_bands, config.seed + 1)
+        expected = np.array(_reference_signature(doc_hasher, set(ids.tolist())), dtype=np.uint64)
+        document_keys = {(k, sketch) for k, index, sketch in candidate_keys(fp, config) if index == DOC_KEY_SENTENCE}
+        assert document_keys == {(k, (expected & np.uint64(0xFF)).astype(np.uint8).tobytes())
+                                 for k in band_keys(expected, config.doc_rows, "d")}
+    if not lengths.all():
+        with pytest.raises(ValueError):
+            hasher.signatures(ids, lengths, np.flatnonzero(lengths == 0))
 
 
 def test_document_keys_pair_only_documents_whose_sketches_agree():

@@ -15,7 +15,6 @@ that say the same thing with mostly the same content words and names. So:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import math
 import re
@@ -348,21 +347,30 @@ class MinHasher:
         self.a = rng.randint(1, _MERSENNE, size=num_perm, dtype=np.uint64)
         self.b = rng.randint(0, _MERSENNE, size=num_perm, dtype=np.uint64)
 
-    def signature(self, ids: Iterable[int]) -> np.ndarray:
-        values = np.fromiter(ids, dtype=np.uint64)
+    def signature(self, ids: np.ndarray) -> np.ndarray:
+        """The signature of a set of distinct ids (any unsigned integer array)."""
+        return self._hashed(ids.astype(np.uint64)).min(axis=0)
+
+    def signatures(self, ids: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The signatures of the sentences `rows` of a packed fingerprint (`Fingerprint.
+        packed_arrays`), one per row, hashed in one product instead of one per sentence."""
+        row_lengths = lengths[rows]
+        if not row_lengths.all():  # as signature() does for an empty sentence
+            raise ValueError("an empty sentence has no MinHash signature")
+        starts = np.cumsum(lengths) - lengths
+        hashed = self._hashed(ids[_ranges(starts[rows], row_lengths)].astype(np.uint64))
+        return np.minimum.reduceat(hashed, np.cumsum(row_lengths) - row_lengths, axis=0)
+
+    def _hashed(self, values: np.ndarray) -> np.ndarray:
         # (a*x + b) mod p on 64-bit ints: keep x and a below 2^32 so a*x does not overflow.
-        hashed = (np.outer(values, self.a & np.uint64(_MAX_HASH)) + self.b) % np.uint64(_MERSENNE)
-        return hashed.min(axis=0)
+        return (np.outer(values, self.a & np.uint64(_MAX_HASH)) + self.b) % np.uint64(_MERSENNE)
 
 
 def band_keys(signature: np.ndarray, rows: int, prefix: str) -> list[str]:
-    bands = len(signature) // rows
-    keys = []
-    for band in range(bands):
-        chunk = signature[band * rows:(band + 1) * rows]
-        digest = hashlib.blake2b(chunk.tobytes(), digest_size=8).hexdigest()
-        keys.append(f"{prefix}{band}:{digest}")
-    return keys
+    data = signature.tobytes()  # each band's bytes sliced from one copy, not a copy per band
+    width = rows * signature.itemsize
+    return [f"{prefix}{band}:{hashlib.blake2b(data[band * width:(band + 1) * width], digest_size=8).hexdigest()}"
+            for band in range(len(signature) // rows)]
 
 
 _HASHERS: dict[tuple[int, int], MinHasher] = {}
@@ -395,13 +403,14 @@ def candidate_keys(fp: Fingerprint, config: NearDupConfig) -> list[tuple[str, in
     with the document's sketch, see `sketch_jaccard`)."""
     keys: dict[str, tuple[int, bytes | None]] = {}
     sentence_hasher = _hasher(config.sentence_rows * config.sentence_bands, config.seed)
-    for index in informative(fp, config)[:config.key_sentences]:
-        for key in band_keys(sentence_hasher.signature(fp.sentences[index]), config.sentence_rows, "s"):
+    ids, lengths = fp.packed_arrays()
+    key_rows = _informative_rows(lengths, config)[:config.key_sentences]
+    for index, signature in zip(key_rows.tolist(), sentence_hasher.signatures(ids, lengths, key_rows)):
+        for key in band_keys(signature, config.sentence_rows, "s"):
             keys.setdefault(key, (index, None))
-    all_ids = frozenset().union(*fp.sentences) if fp.sentences else frozenset()
-    if all_ids:
+    if len(ids):
         doc_hasher = _hasher(config.doc_rows * config.doc_bands, config.seed + 1)
-        signature = doc_hasher.signature(all_ids)
+        signature = doc_hasher.signature(np.unique(ids))  # the document's words, each once
         sketch = (signature & np.uint64(0xFF)).astype(np.uint8).tobytes()
         for key in band_keys(signature, config.doc_rows, "d"):
             keys[key] = (DOC_KEY_SENTENCE, sketch)
