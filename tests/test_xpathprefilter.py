@@ -23,7 +23,7 @@ from tests.conftest import shared_data
 from transforms.htmlclean import clean_html
 from transforms.xpathprefilter import (
     REGEXP_NS, original_xpaths, prefilter_module_xpaths, prefilter_regex_tests, required_substrings,
-    rewritten_xpaths)
+    rewrite_source, rewritten_xpaths, union_name_tests)
 
 
 @pytest.mark.parametrize("pattern, expected", [
@@ -173,13 +173,72 @@ def test_rewritten_expression_selects_the_same_elements(source):
     assert rewritten(tree) == original(tree)
 
 
+@pytest.mark.parametrize("source, expected", [
+    (".//*[self::a or self::div][@x='1']", "(.//a|.//div)[@x='1']"),
+    ("//*[self::li or self::span][@class='x']//a[@href]", "(//li|//span)[@class='x']//a[@href]"),
+    ("(.//*[self::a or self::b][@c])[1]|(.//main)[1]", "((.//a|.//b)[@c])[1]|(.//main)[1]"),
+    (".//*[self::a][ ((contains(@c, 'x')) and re:test(@c, 'x')) ]",
+     "(.//a)[ ((contains(@c, 'x')) and re:test(@c, 'x')) ]"),
+    (".//*[self::a or self::p]", "(.//a|.//p)"),
+    ("//*[self::h1][not(@id)]|//*[self::h2][@id]", "(//h1)[not(@id)]|(//h2)[@id]"),
+])
+def test_name_tests_become_a_union(source, expected):
+    assert union_name_tests(source) == expected
+
+
+@pytest.mark.parametrize("source", [
+    ".//*[self::a or self::div][1]",                    # first per parent, not first of all
+    ".//*[self::a][position() < 3]",
+    ".//*[self::a][@x][last()]",
+    "//*[self::a or self::b][count(p)]",               # a number: a position test
+    "//div//*[self::a or self::b]",                    # a step after another step
+    "//p[.//*[self::a or self::b]]",                   # inside a predicate
+    "//*[@q=\"(.//*[self::a])\"]",                     # inside a string literal
+    "//*[self::a or @id]",                             # not only names
+])
+def test_name_tests_that_a_union_would_change_are_left_alone(source):
+    assert union_name_tests(source) == source
+
+
+_TAGS = ("a", "div", "p", "span", "section", "li")
+
+
+@st.composite
+def _elements(draw, depth=0):
+    """A small random page part: nested elements of a few tags, classes and ids."""
+    tag = draw(st.sampled_from(_TAGS))
+    cls, ident = draw(st.sampled_from(["", "x", "y z"])), draw(st.sampled_from(["", "i"]))
+    children = draw(st.lists(_elements(depth + 1), max_size=3)) if depth < 3 else []
+    return f'<{tag} class="{cls}" id="{ident}">t' + "".join(children) + f"</{tag}>"
+
+
+_POSITIONAL = ["[1]", "[2]", "[position() > 1]", "[last()]", "[count(*)]"]
+_PREDICATES = ["", "[@class='x']", "[contains(@class, 'y')]", "[@id]", "[@class='x' or @id='i']",
+               "[not(@id='i')][@class]"] + _POSITIONAL
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_elements(), min_size=1, max_size=4), st.sampled_from(["//", ".//"]),
+       st.lists(st.sampled_from(_TAGS), min_size=1, max_size=3, unique=True),
+       st.sampled_from(_PREDICATES), st.sampled_from(_PREDICATES),
+       st.sampled_from(["{}", "({})[1]", "({})[last()]", "{}|//p", "{}//span", "{}/a", "count({}) > 1"]))
+def test_a_union_selects_what_the_name_tests_select(parts, axis, names, first, second, wrapper):
+    body = lxml.html.fromstring("<html><body>" + "".join(parts) + "</body></html>").find("body")
+    step = f"{axis}*[" + " or ".join(f"self::{name}" for name in names) + "]" + first + second
+    source = wrapper.format(step)
+    rewritten = union_name_tests(source)
+    assert XPath(rewritten)(body) == XPath(source)(body)
+    if first not in _POSITIONAL and second not in _POSITIONAL and not wrapper.startswith("count"):
+        assert "self::" not in rewritten  # a step that only filters is rewritten
+
+
 def test_trafilaturas_lists_are_rewritten_in_place_once():
     rewritten = rewritten_xpaths()
     assert len(rewritten) >= 10  # done on import of transforms.htmlclean
     tree = lxml.html.fromstring(SYNTHETIC_PAGE)
     for (_, name, index), (original, in_use) in rewritten.items():
         assert getattr(trafilatura.xpaths, name)[index] is in_use
-        assert in_use.path == prefilter_regex_tests(original.path) != original.path
+        assert in_use.path == rewrite_source(original.path) != original.path
         assert in_use(tree) == original(tree), (name, index)
         # trafilatura's modules read the same list objects, so they run the rewrites
         for module in (trafilatura.core, trafilatura.main_extractor, trafilatura.metadata):

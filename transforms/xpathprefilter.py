@@ -20,6 +20,11 @@ and only when the pattern cannot match an empty string.
 Both `contains` and lxml's `re:test` read a node-set argument (`@id|@class`) as the string
 value of its first node, so the rewrite keeps trafilatura's first-attribute-only semantics.
 
+Then the steps that pick elements by name, `.//*[self::div or self::section][...]`, become a
+union, `(.//div|.//section)[...]`, where that selects the same (`union_name_tests`): libxml2
+evaluates each `self::` test as a location step on every element, while `.//div` is a native
+walk by name. This saved 15% of an HTML page's cleaning on the bench corpus (see README).
+
 The expressions are trafilatura's own, read from `trafilatura.xpaths` when this module is
 used, so a release that changes them is rewritten the same way; one whose rewrite does not
 compile, or does not evaluate and select what the original does on a probe page (a namespace
@@ -147,6 +152,143 @@ def prefilter_regex_tests(source: str, max_substrings: int = MAX_PREFILTER_SUBST
     return _REGEX_TEST.sub(rewrite, source)
 
 
+# `//*[self::a or self::div]`: a step that tests each element's name with `self::` steps.
+_NAME_TESTS = re.compile(
+    r"(?P<axis>\.?//)\*\[\s*(?P<names>self::[A-Za-z][\w.-]*(?:\s+or\s+self::[A-Za-z][\w.-]*)*)\s*\]")
+# Functions whose result is a boolean, so a predicate that is one call to them is a filter.
+_BOOLEAN_FUNCTIONS = ("contains", "starts-with", "re:test", "not", "boolean", "true", "false")
+
+
+def union_name_tests(source: str) -> str:
+    """`source` with each step `X//*[self::a or self::b][P]...` that starts a path written as
+    `(X//a|X//b)[P]...`: libxml2 walks the tree once per name natively, instead of evaluating
+    each `self::` test as a location step on every element (about half the cost of many of
+    trafilatura's expressions, measured in the README).
+
+    Only where both select the same nodes in the same order: the step starts the expression or
+    a branch of a union (after `(` or `|`, not inside a predicate or after another step), and
+    each of its predicates is a filter that does not depend on the node's position (a
+    comparison, an `or`/`and`, a call to a boolean function, an attribute; never a number, a
+    position() or a last()). A union is in document order, as `//*` is, and an element has one
+    name, so no node is selected twice."""
+    literals = _literal_spans(source)
+    pieces: list[str] = []
+    done = 0
+    for match in _NAME_TESTS.finditer(source):
+        start = match.start()
+        if start < done or any(first <= start < end for first, end in literals):
+            continue
+        before = source[:start].rstrip()
+        if before and before[-1] not in "(|":
+            continue  # inside a predicate, or a step after another step: left alone
+        end = match.end()
+        predicates = []
+        while True:
+            following = len(source[end:]) - len(source[end:].lstrip())
+            if source[end + following:end + following + 1] != "[":
+                break
+            close = _closing_bracket(source, end + following)
+            if close is None:
+                break
+            predicates.append(source[end + following + 1:close])
+            end = close + 1
+        # whatever follows (a further step, a union, a comparison) reads the same node-set
+        if not all(_is_filter(predicate) for predicate in predicates):
+            continue
+        names = re.findall(r"self::([A-Za-z][\w.-]*)", match["names"])
+        pieces.append(source[done:start])
+        pieces.append("(" + "|".join(match["axis"] + name for name in names) + ")")
+        done = match.end()
+    pieces.append(source[done:])
+    return "".join(pieces)
+
+
+def _closing_bracket(source: str, opening: int) -> int | None:
+    """Index of the `]` that closes the `[` at `opening` (brackets in string literals skipped)."""
+    depth = 0
+    quote = None
+    for index in range(opening, len(source)):
+        char = source[index]
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def _is_filter(predicate: str) -> bool:
+    """Whether an XPath predicate is a boolean test that does not read the node's position (a
+    numeric predicate, or one using position() or last(), selects by position)."""
+    if re.search(r"\b(?:position|last)\s*\(", predicate):
+        return False
+    body = predicate.strip()
+    while body.startswith("(") and _closing_paren(body, 0) == len(body) - 1:
+        body = body[1:-1].strip()
+    if re.fullmatch(r"@[A-Za-z_][\w.-]*", body):
+        return True
+    top = _top_level(body)
+    if re.search(r"\b(?:or|and)\b|[=<>]", top):
+        return True
+    call = re.match(r"(?P<name>[\w:-]+)\s*\(", body)
+    return bool(call and call["name"] in _BOOLEAN_FUNCTIONS
+                and _closing_paren(body, call.end() - 1) == len(body) - 1)
+
+
+def _closing_paren(source: str, opening: int) -> int | None:
+    depth = 0
+    quote = None
+    for index in range(opening, len(source)):
+        char = source[index]
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
+
+
+def _top_level(source: str) -> str:
+    """`source` with everything inside brackets, parentheses and string literals blanked."""
+    out = []
+    depth = 0
+    quote = None
+    for char in source:
+        if quote is not None:
+            out.append(" ")
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+            out.append(" ")
+        elif char in "([":
+            depth += 1
+            out.append(" ")
+        elif char in ")]":
+            depth -= 1
+            out.append(" ")
+        else:
+            out.append(char if depth == 0 else " ")
+    return "".join(out)
+
+
+def rewrite_source(source: str) -> str:
+    """Both rewrites: regex tests prefiltered, then name tests as unions."""
+    return union_name_tests(prefilter_regex_tests(source))
+
+
 def _literal_spans(source: str) -> list[tuple[int, int]]:
     """[start, end) of each XPath string literal ('...' or "...", which have no escapes)."""
     spans = []
@@ -166,6 +308,8 @@ _PROBE_PAGE = lxml.html.fromstring(
     "<html><head><title>t</title></head><body>"
     + "".join(f'<div class="{value}" id="{value}"><p class="x {value}" role="{value}">{value}</p>'
               f'<span id="{value}" class="">{value}</span><a rel="author">{value}</a></div>'
+              f'<section class="{value}"><article id="{value}"><h2 class="{value}">{value}</h2>'
+              f'<ul><li class="{value}">{value}</li><li id="{value}">{value}</li></ul></article></section>'
               for value in ("", "author", "AuthorName", "byline", "comments", "comment-list", "share",
                             "social", "nav", "main-content", "content-body", "article-body", "post",
                             "entry-content", "hidden", "sidebar", "tags", "footer", "x"))
@@ -178,9 +322,9 @@ _restore_depth = 0
 
 
 def prefilter_module_xpaths(module: ModuleType) -> int:
-    """Rewrite, in place, the regex-testing XPaths in the module's lists of XPaths (how
-    trafilatura keeps them; its other modules hold the same list objects, so they see the
-    change). Idempotent; returns how many expressions it put in place."""
+    """Rewrite, in place, the XPaths in the module's lists of XPaths that `rewrite_source`
+    changes (how trafilatura keeps them; its other modules hold the same list objects, so they
+    see the change). Idempotent; returns how many expressions it put in place."""
     rewritten = 0
     for name, value in list(vars(module).items()):
         if not (isinstance(value, list) and value and all(isinstance(item, XPath) for item in value)):
@@ -200,9 +344,9 @@ def prefilter_module_xpaths(module: ModuleType) -> int:
 
 
 def _checked_rewrite(original: XPath) -> XPath | None:
-    """The prefiltered expression, if it differs, compiles with the regex namespace, and
+    """The rewritten expression, if it differs, compiles with the regex namespace, and
     selects on the probe page what the original does; else None."""
-    source = prefilter_regex_tests(original.path)
+    source = rewrite_source(original.path)
     if source == original.path:
         return None
     try:
