@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from types import ModuleType
 
 import lxml.etree
 import lxml.html
 import pytest
+import htmldate.core
 import trafilatura.core
 import trafilatura.main_extractor
 import trafilatura.metadata
@@ -23,7 +25,7 @@ from tests.conftest import shared_data
 from transforms.htmlclean import clean_html
 from transforms.xpathprefilter import (
     REGEXP_NS, original_xpaths, prefilter_module_xpaths, prefilter_regex_tests, required_substrings,
-    rewrite_source, rewritten_xpaths, union_name_tests)
+    rewrite_source, rewritten_xpaths, union_name_tests, xpath_in_place)
 
 
 @pytest.mark.parametrize("pattern, expected", [
@@ -232,26 +234,30 @@ def test_a_union_selects_what_the_name_tests_select(parts, axis, names, first, s
         assert "self::" not in rewritten  # a step that only filters is rewritten
 
 
-def test_trafilaturas_lists_are_rewritten_in_place_once():
+def test_the_libraries_expressions_are_rewritten_in_place_once():
     rewritten = rewritten_xpaths()
     assert len(rewritten) >= 10  # done on import of transforms.htmlclean
     tree = lxml.html.fromstring(SYNTHETIC_PAGE)
-    for (_, name, index), (original, in_use) in rewritten.items():
-        assert getattr(trafilatura.xpaths, name)[index] is in_use
+    for key, (original, in_use) in rewritten.items():
+        module, name, index = key
+        assert xpath_in_place(key) is in_use
         assert in_use.path == rewrite_source(original.path) != original.path
-        assert in_use(tree) == original(tree), (name, index)
+        assert in_use(tree) == original(tree), key
         # trafilatura's modules read the same list objects, so they run the rewrites
-        for module in (trafilatura.core, trafilatura.main_extractor, trafilatura.metadata):
-            if hasattr(module, name):
-                assert getattr(module, name) is getattr(trafilatura.xpaths, name), (module, name)
+        for other in (trafilatura.core, trafilatura.main_extractor, trafilatura.metadata):
+            if module == "trafilatura.xpaths" and hasattr(other, name):
+                assert getattr(other, name) is getattr(trafilatura.xpaths, name), (other, name)
+    # htmldate's date search reads its free-text expression from htmldate.core
+    assert ("htmldate.core", "FREE_TEXT_EXPRESSIONS", None) in rewritten
     assert prefilter_module_xpaths(trafilatura.xpaths) == 0  # already rewritten: nothing to do
+    assert prefilter_module_xpaths(htmldate.core) == 0
 
 
 def test_original_xpaths_restores_and_nests():
     rewritten = rewritten_xpaths()
 
     def in_place():
-        return [getattr(trafilatura.xpaths, name)[index] for _, name, index in rewritten]
+        return [xpath_in_place(key) for key in rewritten]
 
     originals = [original for original, _ in rewritten.values()]
     rewrites = [in_use for _, in_use in rewritten.values()]
@@ -279,9 +285,25 @@ def test_original_xpaths_leaves_an_expression_someone_else_put_in_place():
 def test_a_module_of_plain_expressions_is_left_alone():
     module = ModuleType("plain_xpaths")
     module.EXPRESSIONS = [XPath(".//div[@class='a']"), XPath(".//p")]
-    before = list(module.EXPRESSIONS)
+    module.ONE = XPath(".//p/text()")
+    before = list(module.EXPRESSIONS), module.ONE
     assert prefilter_module_xpaths(module) == 0
-    assert module.EXPRESSIONS == before
+    assert (module.EXPRESSIONS, module.ONE) == before
+
+
+def test_a_module_attribute_is_rewritten_and_restored(monkeypatch):
+    module = ModuleType("attribute_xpaths")
+    original = XPath(".//*[self::p or self::li]/text()")
+    module.TEXTS = original
+    monkeypatch.setitem(sys.modules, "attribute_xpaths", module)
+    assert prefilter_module_xpaths(module) == 1
+    assert module.TEXTS.path == "(.//p|.//li)/text()"
+    tree = lxml.html.fromstring("<div><p>a</p><ul><li>b</li></ul><p>c<span>d</span>e</p></div>")
+    assert module.TEXTS(tree) == original(tree) == ["a", "b", "c", "e"]
+    rewrite = module.TEXTS
+    with original_xpaths():
+        assert module.TEXTS is original
+    assert module.TEXTS is rewrite
 
 
 @pytest.mark.parametrize("corpus", ["aeb-dev", "wcxb-dev"])

@@ -24,8 +24,9 @@ differently fails there; one without these helpers, or whose helpers raise, gets
 search for the pages concerned, slower but the same fields.
 
 XPaths: trafilatura's regular-expression tests on `@id`/`@class` are rewritten on import to sit
-behind native substring tests (`transforms.xpathprefilter`): the same elements selected, each
-HTML page cleaned in 11-16% less time (README, "Throughput and memory").
+behind native substring tests, and its and htmldate's name tests (`.//*[self::div or ...]`) to
+unions (`transforms.xpathprefilter`): the same elements selected, each HTML page cleaned in
+less time (README, "Throughput and memory").
 """
 from __future__ import annotations
 
@@ -75,15 +76,17 @@ if hasattr(htmldate.extractors, "dateutil_parse"):
 
 
 def _prefilter_trafilatura_xpaths() -> None:
-    """trafilatura's regex XPath tests behind native prefilters (transforms.xpathprefilter):
-    the same elements selected, an HTML page cleaned in less time. Like the patch above, done
-    on import, so every worker process that cleans HTML has it."""
+    """trafilatura's and htmldate's XPaths made cheaper (transforms.xpathprefilter): the same
+    elements selected, an HTML page cleaned in less time. Like the patch above, done on import,
+    so every worker process that cleans HTML has it."""
     try:
+        import htmldate.core
         import trafilatura.xpaths
 
         prefilter_module_xpaths(trafilatura.xpaths)
-    except Exception:  # noqa: BLE001 - a speed-up only: trafilatura's own expressions still work
-        LOG.warning("trafilatura's XPaths left as they are", exc_info=True)
+        prefilter_module_xpaths(htmldate.core)  # its free-text date search
+    except Exception:  # noqa: BLE001 - a speed-up only: the libraries' own expressions still work
+        LOG.warning("trafilatura's and htmldate's XPaths left as they are", exc_info=True)
 
 
 _prefilter_trafilatura_xpaths()

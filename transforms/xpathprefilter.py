@@ -316,20 +316,26 @@ _PROBE_PAGE = lxml.html.fromstring(
     + "</body></html>")
 
 
-# (module, name of the list, index) -> (the XPath trafilatura built, the rewrite in its place)
-_REWRITES: dict[tuple[str, str, int], tuple[XPath, XPath]] = {}
+# (module, name of the list, index; None for a module attribute) -> (the XPath the library
+# built, the rewrite in its place)
+_REWRITES: dict[tuple[str, str, int | None], tuple[XPath, XPath]] = {}
 _restore_depth = 0
 
 
 def prefilter_module_xpaths(module: ModuleType) -> int:
-    """Rewrite, in place, the XPaths in the module's lists of XPaths that `rewrite_source`
-    changes (how trafilatura keeps them; its other modules hold the same list objects, so they
-    see the change). Idempotent; returns how many expressions it put in place."""
+    """Rewrite, in place, the XPaths that `rewrite_source` changes among the module's XPath
+    attributes and lists of XPaths (trafilatura keeps its expressions in lists, which its other
+    modules hold too, so they see the change; htmldate's date search reads a module attribute).
+    Idempotent; returns how many expressions it put in place."""
     rewritten = 0
     for name, value in list(vars(module).items()):
-        if not (isinstance(value, list) and value and all(isinstance(item, XPath) for item in value)):
+        if isinstance(value, XPath):
+            slots: list[tuple[int | None, XPath]] = [(None, value)]
+        elif isinstance(value, list) and value and all(isinstance(item, XPath) for item in value):
+            slots = list(enumerate(value))
+        else:
             continue
-        for index, current in enumerate(value):
+        for index, current in slots:
             key = (module.__name__, name, index)
             known = _REWRITES.get(key)
             if known is not None and current in known:
@@ -338,9 +344,24 @@ def prefilter_module_xpaths(module: ModuleType) -> int:
             if replacement is None:
                 continue
             _REWRITES[key] = (current, replacement)
-            value[index] = replacement
+            _place(key, replacement)
             rewritten += 1
     return rewritten
+
+
+def xpath_in_place(key: tuple[str, str, int | None]) -> XPath:
+    """The expression now at a rewrite's place (`rewritten_xpaths`' keys)."""
+    module, name, index = key
+    value = vars(sys.modules[module])[name]
+    return value if index is None else value[index]
+
+
+def _place(key: tuple[str, str, int | None], expression: XPath) -> None:
+    module, name, index = key
+    if index is None:
+        setattr(sys.modules[module], name, expression)
+    else:
+        vars(sys.modules[module])[name][index] = expression
 
 
 def _checked_rewrite(original: XPath) -> XPath | None:
@@ -377,13 +398,14 @@ def original_xpaths() -> Iterator[None]:
 
 def _put_in_place(rewrites: bool) -> None:
     """Each rewrite (or each original) back in its list, where the other one still sits."""
-    for (module, name, index), (original, replacement) in _REWRITES.items():
-        expressions = vars(sys.modules[module])[name]
+    for key, (original, replacement) in _REWRITES.items():
+        if key[0] not in sys.modules:
+            continue  # a module made by hand and gone (tests)
         present, wanted = (original, replacement) if rewrites else (replacement, original)
-        if expressions[index] is present:
-            expressions[index] = wanted
+        if xpath_in_place(key) is present:
+            _place(key, wanted)
 
 
-def rewritten_xpaths() -> dict[tuple[str, str, int], tuple[XPath, XPath]]:
-    """(module, list name, index) -> (trafilatura's expression, its rewrite)."""
+def rewritten_xpaths() -> dict[tuple[str, str, int | None], tuple[XPath, XPath]]:
+    """(module, name, index in the list or None) -> (the library's expression, its rewrite)."""
     return dict(_REWRITES)
