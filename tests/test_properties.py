@@ -88,6 +88,22 @@ def test_a_lone_look_alike_pair_is_not_repaired():
     assert repair_mojibake("Die BÃ¤ckerei Ã¶ffnet am MarktplatzstraÃŸe.")[1]
 
 
+# the pair's two sides, their neighbours (U+00C1, U+00F5, U+00C0-U+00FF outside the leads),
+# quotes and dashes of cp1252, other scripts, ASCII and lone surrogates
+_MOJIBAKE_ALPHABET = ("\u00c1\u00c2\u00c3\u00e9\u00f4\u00f5\u00ff\u007f\u0080\u009d\u00bf\u00c0"
+                      "\u2019\u201c\u2014\u20ac\u0192\u0178\u0161\u2018\u017e\u4e2d\U0001f600\ud800\udfffab ")
+
+
+@SETTINGS
+@given(st.text(alphabet=_MOJIBAKE_ALPHABET, max_size=60), st.integers(1, 5))
+def test_mojibake_pairs_are_counted_on_the_bytes_as_on_the_characters(text, at_most):
+    from itertools import islice
+
+    from transforms.read import _MOJIBAKE_PAIR, mojibake_pairs
+
+    assert mojibake_pairs(text, at_most) == sum(1 for _ in islice(_MOJIBAKE_PAIR.finditer(text), at_most))
+
+
 @SETTINGS
 @given(st.lists(st.text(alphabet="ab \r", max_size=14), max_size=6).map("\n".join), st.integers(1, 12))
 def test_a_page_is_rejected_for_its_line_length_exactly_when_a_line_is_over_the_limit(text, limit):

@@ -225,10 +225,35 @@ MOJIBAKE_REPAIRED = "+mojibake-repaired"
 MIN_MOJIBAKE_REPAIRS = 3
 # What UTF-8 looks like once decoded as cp1252/latin-1: a lead byte (Â..ô) followed by a
 # continuation byte (0x80-0xBF as latin-1 controls/symbols or their cp1252 characters).
-_MOJIBAKE_PAIR = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030"
-    "\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161"
-    "\u203a\u0153\u017e\u0178]")
+_MOJIBAKE_LEADS = "".join(map(chr, range(0xC2, 0xF5)))
+_MOJIBAKE_CONTINUATIONS = "".join(map(chr, range(0x80, 0xC0))) + (
+    "\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d"
+    "\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178")
+_MOJIBAKE_PAIR = re.compile(f"[{re.escape(_MOJIBAKE_LEADS)}][{re.escape(_MOJIBAKE_CONTINUATIONS)}]")
+
+
+def _utf8_pair_pattern() -> re.Pattern[bytes]:
+    """_MOJIBAKE_PAIR over the text's UTF-8 bytes. Every lead (U+00C2-U+00F4) is 0xC3 and one
+    byte there, so the search skips to each 0xC3 (a memchr) instead of testing each character
+    against a class: 0.30 -> ~0.08 ms a bench page, encoding included. A byte match is a
+    character match (UTF-8 is self-synchronising), and pairs cannot overlap (no continuation
+    is a lead), so both count the same pairs."""
+    leads = {lead.encode("utf-8") for lead in _MOJIBAKE_LEADS}
+    if {lead[:1] for lead in leads} != {b"\xc3"} or {len(lead) for lead in leads} != {2}:
+        raise AssertionError("mojibake leads are not 0xC3 and one byte")  # a changed constant
+    seconds = sorted(lead[1] for lead in leads)
+    continuations = sorted((c.encode("utf-8") for c in _MOJIBAKE_CONTINUATIONS), key=lambda b: (len(b), b))
+    return re.compile(b"\xc3[" + re.escape(bytes([seconds[0]])) + b"-" + re.escape(bytes([seconds[-1]])) + b"](?:"
+                      + b"|".join(map(re.escape, continuations)) + b")")
+
+
+_MOJIBAKE_PAIR_UTF8 = _utf8_pair_pattern()
+
+
+def mojibake_pairs(text: str, at_most: int = MIN_MOJIBAKE_REPAIRS) -> int:
+    """How many _MOJIBAKE_PAIR pairs the text holds, counting stops at `at_most`."""
+    data = text.encode("utf-8", "surrogatepass")
+    return sum(1 for _ in islice(_MOJIBAKE_PAIR_UTF8.finditer(data), at_most))
 
 
 def repair_mojibake(text: str) -> tuple[str, bool]:
@@ -236,9 +261,8 @@ def repair_mojibake(text: str) -> tuple[str, bool]:
 
     ftfy's `fix_encoding` only: it reverses encoding mix-ups when its badness heuristic is
     sure, and leaves quotes, widths and everything else as they are."""
-    if sum(1 for _ in islice(_MOJIBAKE_PAIR.finditer(text), MIN_MOJIBAKE_REPAIRS)) < MIN_MOJIBAKE_REPAIRS:
-        # ftfy costs ~40 ms on a 200 KB page; most pages have no mojibake. Counting stops at
-        # the threshold (listing every pair: 0.29 ms a bench page, against 0.20 for one search).
+    if mojibake_pairs(text) < MIN_MOJIBAKE_REPAIRS:
+        # ftfy costs ~40 ms on a 200 KB page; most pages have no mojibake
         return text, False
     fixed = ftfy.fix_encoding(text)
     # Each repaired sequence shrinks the text (2-4 characters become 1). Real mojibake breaks
