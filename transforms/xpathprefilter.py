@@ -187,7 +187,7 @@ def union_name_tests(source: str) -> str:
             following = len(source[end:]) - len(source[end:].lstrip())
             if source[end + following:end + following + 1] != "[":
                 break
-            close = _closing_bracket(source, end + following)
+            close = _closing(source, end + following)
             if close is None:
                 break
             predicates.append(source[end + following + 1:close])
@@ -203,33 +203,13 @@ def union_name_tests(source: str) -> str:
     return "".join(pieces)
 
 
-def _closing_bracket(source: str, opening: int) -> int | None:
-    """Index of the `]` that closes the `[` at `opening` (brackets in string literals skipped)."""
-    depth = 0
-    quote = None
-    for index in range(opening, len(source)):
-        char = source[index]
-        if quote is not None:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
-
-
 def _is_filter(predicate: str) -> bool:
     """Whether an XPath predicate is a boolean test that does not read the node's position (a
     numeric predicate, or one using position() or last(), selects by position)."""
     if re.search(r"\b(?:position|last)\s*\(", predicate):
         return False
     body = predicate.strip()
-    while body.startswith("(") and _closing_paren(body, 0) == len(body) - 1:
+    while body.startswith("(") and _closing(body, 0) == len(body) - 1:
         body = body[1:-1].strip()
     if re.fullmatch(r"@[A-Za-z_][\w.-]*", body):
         return True
@@ -238,10 +218,12 @@ def _is_filter(predicate: str) -> bool:
         return True
     call = re.match(r"(?P<name>[\w:-]+)\s*\(", body)
     return bool(call and call["name"] in _BOOLEAN_FUNCTIONS
-                and _closing_paren(body, call.end() - 1) == len(body) - 1)
+                and _closing(body, call.end() - 1) == len(body) - 1)
 
 
-def _closing_paren(source: str, opening: int) -> int | None:
+def _closing(source: str, opening: int) -> int | None:
+    """Index of the `]` or `)` that closes the `[` or `(` at `opening` (brackets and parentheses
+    nest in XPath; those in string literals are skipped)."""
     depth = 0
     quote = None
     for index in range(opening, len(source)):
