@@ -124,7 +124,7 @@ class Fingerprint:
         ids: list[int] = []
         ends: list[int] = []
         for sentence in sentences:
-            ids.extend(sorted(sentence))
+            ids.extend(sorted(set(sentence)))  # a sentence is a set of words: verification relies on it
             ends.append(len(ids))
         self.doc_id = doc_id
         self._packed = np.asarray(ids, dtype="<u4").tobytes()
@@ -254,7 +254,8 @@ def stopwords(language: str | None) -> frozenset[str]:
 
 # Words repeat (Zipf): fingerprinting spent 7.5 ms per document folding and hashing the same
 # words again. Per stop list, a bounded per-process table gives each word as written its id, or
-# None when it is no content word (`_content_id`), in one lookup (see `sentence_ids`).
+# None when it is no content word (`_content_id`), in one lookup (see `sentence_ids`). All
+# tables together hold at most _WORD_CACHE_SIZE words (plus one sentence's); ~48 MB when full.
 _WORD_CACHE_SIZE = 1 << 18
 _CONTENT_IDS: dict[str, dict[str, int | None]] = {}  # stop-list name ("" for none) -> table
 
@@ -298,8 +299,10 @@ def sentence_ids(sentence: str, language: str | None) -> set[int]:
         ids = set(map(table.__getitem__, words))
     except KeyError:
         stop = stopwords(language)
-        if len(table) >= _WORD_CACHE_SIZE:
-            table.clear()  # bounded memory; the ids are the same, only recomputed
+        if sum(map(len, _CONTENT_IDS.values())) >= _WORD_CACHE_SIZE:
+            # bounded memory for all languages together; the ids are the same, only recomputed
+            for other in list(_CONTENT_IDS.values()):
+                other.clear()
         ids = set()
         for raw in words:
             value = table.get(raw, _MISSING)
@@ -813,34 +816,47 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.arange(int(lengths.sum())) - np.repeat(offsets - starts, lengths)
 
 
+# Cells of the (row sentence x other sentence) table counted at once: ~8 MB of counts and as
+# much of Dice values; rows beyond it are counted block by block.
+DICE_BLOCK_CELLS = 1 << 20
+
+
 def _best_dice(ids: np.ndarray, lengths: np.ndarray, rows: np.ndarray,
                other_ids: np.ndarray, other_lengths: np.ndarray) -> list[float]:
     """For each sentence `rows` of a page (its ids end to end, `lengths` per sentence), the best
     Dice overlap 2|A&B| / (|A|+|B|) with any sentence of the other page, 0.0 when none shares a
     word.
 
-    Counted for all sentence pairs at once: every word of the row sentences is looked up among
+    Counted for sentence pairs at once: every word of the row sentences is looked up among
     the other page's sorted words, and the hits counted per (row, other sentence) cell. Each
     sentence's ids are distinct, so a cell's hits are its shared words. A dict of overlaps per
-    sentence in Python cost 4x more (1.2 against 0.3 ms a pair on a bench corpus's pairs)."""
+    sentence in Python cost 4x more (1.2 against 0.3 ms a pair on a bench corpus's pairs).
+    Rows go in blocks of at most DICE_BLOCK_CELLS cells, so two very long pages (thousands of
+    sentences each) do not need a table of all their pairs."""
     starts = np.cumsum(lengths) - lengths
-    row_lengths = lengths[rows]
-    words = ids[_ranges(starts[rows], row_lengths)]
-    word_row = np.repeat(np.arange(len(rows)), row_lengths)
     order = np.argsort(other_ids, kind="stable")
     other_sorted = other_ids[order]
     other_sentence = np.repeat(np.arange(len(other_lengths)), other_lengths)[order]
-    first = np.searchsorted(other_sorted, words, "left")
-    hits = np.searchsorted(other_sorted, words, "right") - first
-    if not hits.any():
-        return [0.0] * len(rows)
-    cells = (np.repeat(word_row, hits) * len(other_lengths)
-             + other_sentence[_ranges(first, hits)])
-    shared = np.bincount(cells, minlength=len(rows) * len(other_lengths)).reshape(len(rows), len(other_lengths))
-    # integers far below 2**53: the float division is Python's 2 * shared / (len + len) exactly;
-    # two empty sentences (only with min_sentence_words 0) share nothing: 0 / 1, not 0 / 0
-    dice = (2 * shared) / np.maximum(row_lengths[:, None] + other_lengths[None, :], 1)
-    return dice.max(axis=1).tolist()
+    n_other = len(other_lengths)
+    block = max(1, DICE_BLOCK_CELLS // n_other)
+    best: list[float] = []
+    for first in range(0, len(rows), block):
+        block_rows = rows[first:first + block]
+        row_lengths = lengths[block_rows]
+        words = ids[_ranges(starts[block_rows], row_lengths)]
+        word_row = np.repeat(np.arange(len(block_rows)), row_lengths)
+        found = np.searchsorted(other_sorted, words, "left")
+        hits = np.searchsorted(other_sorted, words, "right") - found
+        if not hits.any():
+            best += [0.0] * len(block_rows)
+            continue
+        cells = np.repeat(word_row, hits) * n_other + other_sentence[_ranges(found, hits)]
+        shared = np.bincount(cells, minlength=len(block_rows) * n_other).reshape(len(block_rows), n_other)
+        # integers far below 2**53: the float division is Python's 2 * shared / (len + len)
+        # exactly; two empty sentences (only with min_sentence_words 0) share nothing: 0 / 1
+        dice = (2 * shared) / np.maximum(row_lengths[:, None] + other_lengths[None, :], 1)
+        best += dice.max(axis=1).tolist()
+    return best
 
 
 def verify(a: Fingerprint, b: Fingerprint, config: NearDupConfig) -> float | None:
