@@ -128,9 +128,10 @@ def test_only_tests_outside_string_literals_are_rewritten():
     assert prefilter_regex_tests(both) == '''.//*[@title="it's" or ((contains(@class, 'ab')) and re:test(@class, 'ab'))]'''
 
 
-def test_a_rewrite_that_would_not_evaluate_is_not_used():
+def test_a_rewrite_that_would_not_evaluate_is_not_used(monkeypatch):
     # an expression trafilatura built with another namespace: the rewrite here would lack it
     module = ModuleType("namespaced_xpaths")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     original = XPath(".//x:item[re:test(@class, 'author')]", namespaces={"x": "urn:x", "re": REGEXP_NS})
     module.EXPRESSIONS = [original]
     assert prefilter_module_xpaths(module) == 0
@@ -197,6 +198,9 @@ def test_name_tests_become_a_union(source, expected):
     "//p[.//*[self::a or self::b]]",                   # inside a predicate
     "//*[@q=\"(.//*[self::a])\"]",                     # inside a string literal
     "//*[self::a or @id]",                             # not only names
+    ".//*[self::p or self::div][@data-or - 1]",        # a number: "or" inside a name is no operator
+    ".//*[self::p][ancestor-or-self::*/@n * 1]",
+    ".//*[self::p][@band + @order]",
 ])
 def test_name_tests_that_a_union_would_change_are_left_alone(source):
     assert union_name_tests(source) == source
@@ -282,13 +286,23 @@ def test_original_xpaths_leaves_an_expression_someone_else_put_in_place():
         expressions[index] = in_use
 
 
-def test_a_module_of_plain_expressions_is_left_alone():
+def test_a_module_of_plain_expressions_is_left_alone(monkeypatch):
     module = ModuleType("plain_xpaths")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     module.EXPRESSIONS = [XPath(".//div[@class='a']"), XPath(".//p")]
     module.ONE = XPath(".//p/text()")
     before = list(module.EXPRESSIONS), module.ONE
     assert prefilter_module_xpaths(module) == 0
     assert (module.EXPRESSIONS, module.ONE) == before
+
+
+def test_a_module_that_is_not_registered_is_left_alone():
+    # original_xpaths puts expressions back by module name: an unregistered module could not be
+    module = ModuleType("unregistered_xpaths")
+    module.TEXTS = XPath(".//*[self::p or self::li]/text()")
+    before = module.TEXTS
+    assert prefilter_module_xpaths(module) == 0
+    assert module.TEXTS is before
 
 
 def test_a_module_attribute_is_rewritten_and_restored(monkeypatch):

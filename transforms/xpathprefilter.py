@@ -214,7 +214,8 @@ def _is_filter(predicate: str) -> bool:
     if re.fullmatch(r"@[A-Za-z_][\w.-]*", body):
         return True
     top = _top_level(body)
-    if re.search(r"\b(?:or|and)\b|[=<>]", top):
+    # `or`/`and` as operators, not inside a name (`@data-or`, `ancestor-or-self::`)
+    if re.search(r"(?<![\w.:-])(?:or|and)(?![\w.:-])|[=<>]", top):
         return True
     call = re.match(r"(?P<name>[\w:-]+)\s*\(", body)
     return bool(call and call["name"] in _BOOLEAN_FUNCTIONS
@@ -310,6 +311,8 @@ def prefilter_module_xpaths(module: ModuleType) -> int:
     modules hold too, so they see the change; htmldate's date search reads a module attribute).
     Idempotent; returns how many expressions it put in place."""
     rewritten = 0
+    if sys.modules.get(module.__name__) is not module:
+        return 0  # rewrites are put back by module name (original_xpaths): only registered ones
     for name, value in list(vars(module).items()):
         if isinstance(value, XPath):
             slots: list[tuple[int | None, XPath]] = [(None, value)]
