@@ -234,11 +234,16 @@ _JUSTEXT_NAMES = {
 }
 
 
+def _stop_list_name(language: str | None) -> str:
+    """The jusText stop list of a langdetect code, "" when there is none."""
+    return _JUSTEXT_NAMES.get(language or "", "")
+
+
 def stopwords(language: str | None) -> frozenset[str]:
     """The folded stop words of `language` (empty for unknown ones), loaded once per process."""
-    name = _JUSTEXT_NAMES.get(language or "")
-    if name is None:
-        return _NO_STOPWORDS
+    name = _stop_list_name(language)
+    if not name:
+        return frozenset()
     if name not in _STOPWORDS:
         with _STOP_LOCK:
             if name not in _STOPWORDS:
@@ -283,14 +288,14 @@ def _content_id(raw: str, stop: frozenset[str]) -> int | None:
     return token_id(word) if _is_content(word, stop) else None
 
 
-_NO_STOPWORDS: frozenset[str] = frozenset()
+_MISSING = object()
 
 
 def sentence_ids(sentence: str, language: str | None) -> set[int]:
     """The ids of a sentence's content words: {token_id(w) for w in content_words(sentence,
     stopwords(language))}, from the table of words already met (a dict lookup per word in C,
     against ~1 us a word through fold, the stop list and token_id in Python)."""
-    name = _JUSTEXT_NAMES.get(language or "", "")
+    name = _stop_list_name(language)
     table = _CONTENT_IDS.get(name)
     if table is None:
         table = _CONTENT_IDS.setdefault(name, {})
@@ -311,9 +316,6 @@ def sentence_ids(sentence: str, language: str | None) -> set[int]:
             ids.add(value)
     ids.discard(None)
     return ids
-
-
-_MISSING = object()
 
 
 def split_sentences(text: str) -> list[str]:
@@ -360,9 +362,8 @@ class MinHasher:
         row_lengths = lengths[rows]
         if not row_lengths.all():  # as signature() does for an empty sentence
             raise ValueError("an empty sentence has no MinHash signature")
-        starts = np.cumsum(lengths) - lengths
-        hashed = self._hashed(ids[_ranges(starts[rows], row_lengths)].astype(np.uint64))
-        return np.minimum.reduceat(hashed, np.cumsum(row_lengths) - row_lengths, axis=0)
+        hashed = self._hashed(ids[_ranges(_starts(lengths)[rows], row_lengths)].astype(np.uint64))
+        return np.minimum.reduceat(hashed, _starts(row_lengths), axis=0)
 
     def _hashed(self, values: np.ndarray) -> np.ndarray:
         # (a*x + b) mod p on 64-bit ints: keep x and a below 2^32 so a*x does not overflow.
@@ -810,10 +811,14 @@ def sentence_similarity(a: Fingerprint, b: Fingerprint, config: NearDupConfig) -
     return score / total, matched
 
 
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each of the consecutive ranges of these lengths starts."""
+    return np.cumsum(lengths) - lengths
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions start..start+length-1 of each range, end to end."""
-    offsets = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum())) - np.repeat(offsets - starts, lengths)
+    return np.arange(int(lengths.sum())) - np.repeat(_starts(lengths) - starts, lengths)
 
 
 # Cells of the (row sentence x other sentence) table counted at once: ~8 MB of counts and as
@@ -833,7 +838,7 @@ def _best_dice(ids: np.ndarray, lengths: np.ndarray, rows: np.ndarray,
     sentence in Python cost 4x more (1.2 against 0.3 ms a pair on a bench corpus's pairs).
     Rows go in blocks of at most DICE_BLOCK_CELLS cells, so two very long pages (thousands of
     sentences each) do not need a table of all their pairs."""
-    starts = np.cumsum(lengths) - lengths
+    starts = _starts(lengths)
     order = np.argsort(other_ids, kind="stable")
     other_sorted = other_ids[order]
     other_sentence = np.repeat(np.arange(len(other_lengths)), other_lengths)[order]
