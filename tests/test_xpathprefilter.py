@@ -24,7 +24,7 @@ from bench.extraction import load_pages
 from tests.conftest import shared_data
 from transforms.htmlclean import clean_html
 from transforms.xpathprefilter import (
-    REGEXP_NS, original_xpaths, prefilter_module_xpaths, prefilter_regex_tests, required_substrings,
+    REGEXP_NS, original_xpaths, rewrite_module_xpaths, prefilter_regex_tests, required_substrings,
     rewrite_source, rewritten_xpaths, union_name_tests, xpath_in_place)
 
 
@@ -134,7 +134,7 @@ def test_a_rewrite_that_would_not_evaluate_is_not_used(monkeypatch):
     monkeypatch.setitem(sys.modules, module.__name__, module)
     original = XPath(".//x:item[re:test(@class, 'author')]", namespaces={"x": "urn:x", "re": REGEXP_NS})
     module.EXPRESSIONS = [original]
-    assert prefilter_module_xpaths(module) == 0
+    assert rewrite_module_xpaths(module) == 0
     assert module.EXPRESSIONS[0] is original
     document = lxml.etree.fromstring('<r xmlns="urn:x"><item class="author"/></r>')
     assert len(module.EXPRESSIONS[0](document)) == 1
@@ -201,6 +201,8 @@ def test_name_tests_become_a_union(source, expected):
     ".//*[self::p or self::div][@data-or - 1]",        # a number: "or" inside a name is no operator
     ".//*[self::p][ancestor-or-self::*/@n * 1]",
     ".//*[self::p][@band + @order]",
+    ".//*[self::p][@n * ' or ']",                     # a number: "or" inside a string literal
+    ".//*[self::p][@c = ']'][1]",                      # a bracket inside a literal ends nothing
 ])
 def test_name_tests_that_a_union_would_change_are_left_alone(source):
     assert union_name_tests(source) == source
@@ -253,8 +255,8 @@ def test_the_libraries_expressions_are_rewritten_in_place_once():
                 assert getattr(other, name) is getattr(trafilatura.xpaths, name), (other, name)
     # htmldate's date search reads its free-text expression from htmldate.core
     assert ("htmldate.core", "FREE_TEXT_EXPRESSIONS", None) in rewritten
-    assert prefilter_module_xpaths(trafilatura.xpaths) == 0  # already rewritten: nothing to do
-    assert prefilter_module_xpaths(htmldate.core) == 0
+    assert rewrite_module_xpaths(trafilatura.xpaths) == 0  # already rewritten: nothing to do
+    assert rewrite_module_xpaths(htmldate.core) == 0
 
 
 def test_original_xpaths_restores_and_nests():
@@ -292,7 +294,7 @@ def test_a_module_of_plain_expressions_is_left_alone(monkeypatch):
     module.EXPRESSIONS = [XPath(".//div[@class='a']"), XPath(".//p")]
     module.ONE = XPath(".//p/text()")
     before = list(module.EXPRESSIONS), module.ONE
-    assert prefilter_module_xpaths(module) == 0
+    assert rewrite_module_xpaths(module) == 0
     assert (module.EXPRESSIONS, module.ONE) == before
 
 
@@ -301,7 +303,7 @@ def test_a_module_that_is_not_registered_is_left_alone():
     module = ModuleType("unregistered_xpaths")
     module.TEXTS = XPath(".//*[self::p or self::li]/text()")
     before = module.TEXTS
-    assert prefilter_module_xpaths(module) == 0
+    assert rewrite_module_xpaths(module) == 0
     assert module.TEXTS is before
 
 
@@ -310,7 +312,7 @@ def test_a_module_attribute_is_rewritten_and_restored(monkeypatch):
     original = XPath(".//*[self::p or self::li]/text()")
     module.TEXTS = original
     monkeypatch.setitem(sys.modules, "attribute_xpaths", module)
-    assert prefilter_module_xpaths(module) == 1
+    assert rewrite_module_xpaths(module) == 1
     assert module.TEXTS.path == "(.//p|.//li)/text()"
     tree = lxml.html.fromstring("<div><p>a</p><ul><li>b</li></ul><p>c<span>d</span>e</p></div>")
     assert module.TEXTS(tree) == original(tree) == ["a", "b", "c", "e"]

@@ -48,7 +48,7 @@ except ImportError:  # a release without them: `_extract` falls back to trafilat
     examine_meta = load_html = None
 
 from transforms.records import CleanResult
-from transforms.xpathprefilter import prefilter_module_xpaths
+from transforms.xpathprefilter import rewrite_module_xpaths
 
 LOG = logging.getLogger(__name__)
 EMPTY_RESULT = CleanResult(title=None, author=None, published=None, paragraphs=(), removed=())
@@ -75,7 +75,7 @@ if hasattr(htmldate.extractors, "dateutil_parse"):
     htmldate.extractors.dateutil_parse = _dateutil_parse_without_today
 
 
-def _prefilter_trafilatura_xpaths() -> None:
+def _rewrite_library_xpaths() -> None:
     """trafilatura's and htmldate's XPaths made cheaper (transforms.xpathprefilter): the same
     elements selected, an HTML page cleaned in less time. Like the patch above, done on import,
     so every worker process that cleans HTML has it."""
@@ -83,13 +83,13 @@ def _prefilter_trafilatura_xpaths() -> None:
         import htmldate.core
         import trafilatura.xpaths
 
-        prefilter_module_xpaths(trafilatura.xpaths)
-        prefilter_module_xpaths(htmldate.core)  # its free-text date search
+        rewrite_module_xpaths(trafilatura.xpaths)
+        rewrite_module_xpaths(htmldate.core)  # its free-text date search
     except Exception:  # noqa: BLE001 - a speed-up only: the libraries' own expressions still work
         LOG.warning("trafilatura's and htmldate's XPaths left as they are", exc_info=True)
 
 
-_prefilter_trafilatura_xpaths()
+_rewrite_library_xpaths()
 
 
 def _parse_iso_date(value: str | None) -> datetime.date | None:

@@ -222,49 +222,42 @@ def _is_filter(predicate: str) -> bool:
                 and _closing(body, call.end() - 1) == len(body) - 1)
 
 
-def _closing(source: str, opening: int) -> int | None:
-    """Index of the `]` or `)` that closes the `[` or `(` at `opening` (brackets and parentheses
-    nest in XPath; those in string literals are skipped)."""
+def _scan(source: str, start: int = 0) -> Iterator[tuple[int, str, int, bool]]:
+    """(index, character, depth, quoted) from `start` on: depth counts the brackets and
+    parentheses around the character (an opening one counts itself from the next character,
+    a closing one no longer counts at itself), and quoted marks string literals, quotes
+    included (XPath literals have no escapes)."""
     depth = 0
     quote = None
-    for index in range(opening, len(source)):
+    for index in range(start, len(source)):
         char = source[index]
         if quote is not None:
             if char == quote:
                 quote = None
-        elif char in "'\"":
+            yield index, char, depth, True
+            continue
+        if char in "'\"":
             quote = char
-        elif char in "([":
-            depth += 1
-        elif char in ")]":
+            yield index, char, depth, True
+            continue
+        if char in ")]":
             depth -= 1
-            if depth == 0:
-                return index
-    return None
+        yield index, char, depth, False
+        if char in "([":
+            depth += 1
+
+
+def _closing(source: str, opening: int) -> int | None:
+    """Index of the `]` or `)` that closes the `[` or `(` at `opening` (brackets and parentheses
+    nest in XPath; those in string literals are skipped)."""
+    return next((index for index, char, depth, quoted in _scan(source, opening)
+                 if not quoted and depth == 0 and char in ")]"), None)
 
 
 def _top_level(source: str) -> str:
     """`source` with everything inside brackets, parentheses and string literals blanked."""
-    out = []
-    depth = 0
-    quote = None
-    for char in source:
-        if quote is not None:
-            out.append(" ")
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-            out.append(" ")
-        elif char in "([":
-            depth += 1
-            out.append(" ")
-        elif char in ")]":
-            depth -= 1
-            out.append(" ")
-        else:
-            out.append(char if depth == 0 else " ")
-    return "".join(out)
+    return "".join(char if not quoted and depth == 0 and char not in "()[]" else " "
+                   for _, char, depth, quoted in _scan(source))
 
 
 def rewrite_source(source: str) -> str:
@@ -305,7 +298,7 @@ _REWRITES: dict[tuple[str, str, int | None], tuple[XPath, XPath]] = {}
 _restore_depth = 0
 
 
-def prefilter_module_xpaths(module: ModuleType) -> int:
+def rewrite_module_xpaths(module: ModuleType) -> int:
     """Rewrite, in place, the XPaths that `rewrite_source` changes among the module's XPath
     attributes and lists of XPaths (trafilatura keeps its expressions in lists, which its other
     modules hold too, so they see the change; htmldate's date search reads a module attribute).
