@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 
@@ -16,7 +17,17 @@ from langdetect.lang_detect_exception import LangDetectException
 import transforms.langdetect_numpy as langdetect_numpy
 import transforms.language as language
 from tests.conftest import shared_data
-from transforms.langdetect_numpy import SELF_CHECK_TEXTS, NgramScorer, agrees_with_langdetect, new_detector
+from transforms.langdetect_numpy import (
+    FIRST_WORDS,
+    SELF_CHECK_TEXTS,
+    NgramScorer,
+    ReplayedDraws,
+    SeededWords,
+    agrees_with_langdetect,
+    appended_text,
+    cleaned_text,
+    new_detector,
+)
 from transforms.language import LANGDETECT_TRIALS, MAX_PARAGRAPH_CHARS, load_langdetect
 
 # Characters from every branch of langdetect's normalisation: Latin of both cases (runs of
@@ -26,6 +37,9 @@ from transforms.language import LANGDETECT_TRIALS, MAX_PARAGRAPH_CHARS, load_lan
 ALPHABET = ("aeinorstAEINORST QWZqwz" + "0123456789.,;:!?'\"()-" + "éüßñçÀÉÖ×÷«»" + "șțȘȚ"
             + "\u2013\u2014\u201c\u201d\u2026" + "یيك" + "ếữặ\u0300\u0301\u0303" + "あアカ"
             + "的国人中" + "가한" + "дияПРЖ" + "  \t\n\u00a0")
+# E-mail addresses and URLs, which appending blanks, and Latin Extended Additional letters
+# (U+1Exx), which langdetect's cleaning counts as non-Latin.
+ADDRESS_ALPHABET = "ab.-_@:/htps" + "ạẩữẾ" + "  "
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +81,85 @@ def test_gram_rows_are_langdetects_ngrams_in_its_order(factory, scorer, text):
 def test_probabilities_are_langdetects_bit_for_bit(factory, scorer, text, trials):
     assert (answer(scorer.probabilities, detector_for(factory, text, trials))
             == answer(library, detector_for(factory, text, trials)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=ALPHABET + ADDRESS_ALPHABET, max_size=200) | st.sampled_from([
+    "mail me@x.org now", "see http://a.b/c?d=e  or  https://f.g", "ạẩữ ab", "  lead  and trail  "]),
+    max_text_length=st.sampled_from([10000, 5]))
+def test_appended_and_cleaned_text_are_langdetects(factory, text, max_text_length):
+    detector = factory.create()
+    detector.max_text_length = max_text_length
+    detector.append(text)
+    assert appended_text(text, max_text_length) == detector.text
+    detector.cleaning_text()
+    assert cleaned_text(appended_text(text, max_text_length)) == detector.text
+
+
+def test_cleaning_drops_latin_letters_where_latin_extended_additional_outnumbers_them():
+    # langdetect counts U+1Exx letters as non-Latin (it compares a block number with a name)
+    assert cleaned_text("ạ ẩ ữ ế ộ ab") == "ạ ẩ ữ ế ộ "
+    assert cleaned_text("ạ ẩ ữ abc") == "ạ ẩ ữ abc"
+    assert cleaned_text("Приветствуем вас a") == "Приветствуем вас "
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=ALPHABET + ADDRESS_ALPHABET, max_size=200), trials=st.sampled_from([1, 3, 7]))
+def test_text_probabilities_are_langdetects_bit_for_bit(factory, scorer, text, trials):
+    template = detector_for(factory, "", trials)
+    assert (answer(lambda _: scorer.text_probabilities(text, template), None)
+            == answer(library, detector_for(factory, text, trials)))
+    assert template.text == ""
+
+
+def test_text_probabilities_refuse_a_used_or_verbose_template(factory, scorer):
+    used = detector_for(factory, "Le gouvernement a annoncé mercredi de nouvelles mesures.")
+    verbose = detector_for(factory, "")
+    verbose.set_verbose()
+    for template in (used, verbose):
+        with pytest.raises(ValueError, match="fresh"):
+            scorer.text_probabilities("Die Regierung hat am Mittwoch neue Maßnahmen beschlossen.", template)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.one_of(st.integers(0, 2 ** 40), st.text(max_size=5)),
+       length=st.one_of(st.integers(1, 40), st.sampled_from([64, 65, 1000, 2 ** 20, 2 ** 31 - 1])),
+       plan=st.lists(st.one_of(st.just("gauss"), st.integers(1, 400)), max_size=8))
+def test_replayed_draws_are_random_randoms(seed, length, plan):
+    generator = random.Random()
+    generator.seed(seed)
+    draws = ReplayedDraws(SeededWords(generator.getstate()), length)
+    sequence = range(length)
+    for step in plan:  # gauss calls and runs of choices in turn, as langdetect's trials make them
+        if step == "gauss":
+            assert draws.gauss() == generator.gauss(0.0, 1.0)
+            continue
+        chosen, ends = draws.peek(step)
+        assert chosen.tolist() == [generator.choice(sequence) for _ in range(step)]
+        draws.cursor = int(ends[-1])
+    assert draws.random() == generator.random()
+
+
+def test_seeded_words_grow_past_the_first_block_as_the_generator_goes_on():
+    generator = random.Random(0)
+    words = SeededWords(generator.getstate())
+    expected = [generator.getrandbits(32) for _ in range(3 * FIRST_WORDS + 7)]
+    assert words.at_least(3 * FIRST_WORDS + 7)[:3 * FIRST_WORDS + 7].tolist() == expected
+    assert len(words.at_least(10)) >= 3 * FIRST_WORDS + 7  # kept, not made again
+    with pytest.raises(ValueError, match="replay"):
+        ReplayedDraws(words, 0)
+
+
+def test_a_detector_without_a_seed_gets_langdetects_distribution_of_answers(factory, scorer):
+    # seed None: each detector seeds from the OS, so answers vary; the scorer must not reuse
+    # one stream for all of them
+    text = "Le gouvernement a annoncé mercredi de nouvelles mesures pour limiter la migration."
+    answers = set()
+    for _ in range(5):
+        detector = detector_for(factory, text, 1)
+        detector.seed = None
+        answers.add(tuple(answer(scorer.probabilities, detector)))
+    assert len(answers) > 1
 
 
 def test_prior_map_is_used_as_langdetect_uses_it(factory, scorer):
@@ -138,19 +231,21 @@ def test_threads_filling_rows_at_once_get_langdetects_answers(factory):
     # adding n-grams at once interleave there (without `_row`'s lock, rows were given twice).
     scorer._word_lang_prob_map = _SlowProfiles(factory.word_lang_prob_map)
     expected = {text: answer(library, detector_for(factory, text)) for text in SELF_CHECK_TEXTS}
+    template = detector_for(factory, "")  # one for all threads, as the language stage shares it
     got: list[bool] = []
 
     def work(first: int) -> None:  # each thread starts at another text: different new n-grams
         texts = SELF_CHECK_TEXTS[first:] + SELF_CHECK_TEXTS[:first]
         for text in texts * 3:
             got.append(answer(scorer.probabilities, detector_for(factory, text)) == expected[text])
+            got.append(answer(lambda _: scorer.text_probabilities(text, template), None) == expected[text])
 
     threads = [threading.Thread(target=work, args=(first,)) for first in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert got == [True] * (8 * 3 * len(SELF_CHECK_TEXTS))
+    assert got == [True] * (2 * 8 * 3 * len(SELF_CHECK_TEXTS))
 
 
 def test_real_paragraphs_get_langdetects_probabilities(factory, scorer):
@@ -161,8 +256,10 @@ def test_real_paragraphs_get_langdetects_probabilities(factory, scorer):
             paragraphs.extend(p[:MAX_PARAGRAPH_CHARS] for p in (page.get("articleBody") or "").split("\n")
                               if p.strip())
     assert len(paragraphs) > 2000
-    differing = [p for p in paragraphs if answer(scorer.probabilities, detector_for(factory, p))
-                 != answer(library, detector_for(factory, p))]
+    template = detector_for(factory, "")
+    differing = [p for p in paragraphs if not (
+        answer(library, detector_for(factory, p)) == answer(scorer.probabilities, detector_for(factory, p))
+        == answer(lambda _: scorer.text_probabilities(p, template), None))]
     assert differing == []
 
 

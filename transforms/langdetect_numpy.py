@@ -12,6 +12,9 @@ used (`checked_scorer`).
 from __future__ import annotations
 
 import logging
+import math
+import random
+import re
 import threading
 from typing import Any, Callable, Iterable
 
@@ -21,6 +24,7 @@ from langdetect.detector_factory import DetectorFactory
 from langdetect.lang_detect_exception import ErrorCode, LangDetectException
 from langdetect.language import Language
 from langdetect.utils.ngram import NGram
+from langdetect.utils.unicode_block import unicode_block
 
 LOG = logging.getLogger(__name__)
 
@@ -33,8 +37,9 @@ WORD_CACHE_SIZE = 50_000
 WORD_CACHE_MAX_CHARS = 32
 
 # Texts in several scripts and cases (acronyms are skipped by langdetect's capital-word rule,
-# Vietnamese and Farsi letters are normalised) on which a loaded scorer must agree with
-# langdetect before it is used.
+# Vietnamese and Farsi letters are normalised; an address, a URL and runs of spaces are cleared
+# on appending; Latin letters are dropped where Latin Extended Additional ones outnumber them)
+# on which a loaded scorer must agree with langdetect before it is used.
 SELF_CHECK_TEXTS = (
     "The government announced new measures on Wednesday to deal with migration across the border.",
     "Die Regierung hat am Mittwoch neue Maßnahmen zur Migration beschlossen, sagte der Sprecher.",
@@ -44,6 +49,8 @@ SELF_CHECK_TEXTS = (
     "Hükümet çarşamba günü sınır ötesi göçle mücadele için yeni önlemler açıkladı.",
     "Chính phủ đã công bố các biện pháp mới vào thứ Tư để đối phó với di cư qua biên giới.",
     "دولت روز چهارشنبه اقدامات جدیدی را برای مقابله با مهاجرت اعلام کرد ی",
+    "Write to news.desk@example.org   or see   https://example.org/news?id=7   for  more  news.",
+    "Tin mới: ữ ặ ế ộ ờ ổ ự ẫ ầ ẩ ậ ắ ằ ẳ ẵ ẹ ẻ ẽ ề ể ễ ệ ỉ ị ọ ỏ ố ồ mới",
 )
 
 
@@ -69,6 +76,7 @@ class NgramScorer:
         self._grow_lock = threading.Lock()
         self._normalized = _NormalizedChars()
         self._word_rows: dict[tuple[str, bool], tuple[int, ...]] = {}
+        self._streams: dict[Any, SeededWords] = {}
 
     def grams(self, rows: list[int]) -> list[str]:
         """The n-grams of `rows` (as `gram_rows` gives them): what the tests compare with
@@ -136,44 +144,223 @@ class NgramScorer:
         """What `detector.get_probabilities()` returns, for a detector text was appended to.
 
         Raises langdetect's LangDetectException when the text has no n-gram it knows, as it does."""
-        if detector.verbose:  # langdetect prints each step; the scorer has none to print
-            return detector.get_probabilities()
-        detector.cleaning_text()
-        rows = self.gram_rows(detector.text)
+        if detector.verbose or type(detector.random) is not random.Random:
+            return detector.get_probabilities()  # langdetect prints each step; we have none
+        detector.text = cleaned_text(detector.text)
+        return self._score(detector.text, detector)
+
+    def text_probabilities(self, text: str, template: Detector) -> list[Language]:
+        """What a fresh detector made like `template` answers once `text` is appended to it:
+        `probabilities` without making a detector (~11 us: its generator is seeded from the
+        OS) or appending character by character. `template` is only read, so threads share it."""
+        if template.verbose or template.text or type(template.random) is not random.Random:
+            raise ValueError("the template must be a fresh, quiet langdetect Detector")
+        return self._score(cleaned_text(appended_text(text, template.max_text_length)), template)
+
+    def _score(self, text: str, detector: Detector) -> list[Language]:
+        """langdetect's `_detect_block` and `_sort_probability` for a cleaned text, with the
+        settings of `detector`, which is only read."""
+        rows = self.gram_rows(text)
         if not rows:
             raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
-        distinct, draw_table = np.unique(np.array(rows), return_inverse=True)
-        draws = draw_table.tolist()  # same length as langdetect's n-gram list: the same draws
-        gram_probs = self._matrix[distinct]
+        gram_rows = np.array(rows)
         language_probs = np.zeros(self._languages)
-        random = detector.random
-        random.seed(detector.seed)
-        choice = random.choice
+        draws = ReplayedDraws(self._stream(detector), len(rows))
         trials = detector.n_trial
         for _ in range(trials):
             if detector.prior_map is None:
                 prob = np.full(self._languages, 1.0 / self._languages)
             else:
                 prob = np.array(detector.prior_map, dtype=float)
-            alpha = detector.alpha + random.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
-            # langdetect multiplies by (alpha / BASE_FREQ + p) per draw: the same sums, made once.
-            factors = gram_probs + alpha / detector.BASE_FREQ
-            # langdetect normalises after its 1st draw and then after every 5th, and stops
-            # once one language holds more than CONV_THRESHOLD or ITERATION_LIMIT draws are done.
-            prob *= factors[choice(draws)]
-            done = 0
-            while True:
-                total = sum(prob.tolist())  # Python's sum, in langdetect's order
-                if total == 0.0:  # only with an alpha of ~0: langdetect divides by zero too
-                    raise ZeroDivisionError("float division by zero")
-                prob /= total
-                if prob.max() > detector.CONV_THRESHOLD or done >= detector.ITERATION_LIMIT:
-                    break
-                for _ in range(5):
-                    prob *= factors[choice(draws)]
-                done += 5
+            alpha = detector.alpha + draws.gauss() * detector.ALPHA_WIDTH
+            prob = _trial(prob, self._matrix, gram_rows, alpha / detector.BASE_FREQ, draws, detector)
             language_probs += prob / trials
         return detector._sort_probability(language_probs.tolist())
+
+    def _stream(self, detector: Detector) -> "SeededWords":
+        """The words the detector's generator gives once seeded: the same for every detector of
+        one seed, so kept per seed (langdetect's is fixed; None seeds from the OS each time)."""
+        seed = detector.seed
+        stream = self._streams.get(seed) if seed is not None else None
+        if stream is None:
+            generator = random.Random()
+            generator.seed(seed)
+            stream = SeededWords(generator.getstate())
+            if seed is not None:
+                self._streams[seed] = stream
+        return stream
+
+
+# The draws of a trial taken at a time: a trial of news text takes ~70 (the first normalisation,
+# then ~14 steps of 5); further draws are taken STEP_DRAWS * MORE_STEPS at a time.
+FIRST_STEPS = 15
+MORE_STEPS = 40
+STEP_DRAWS = 5
+
+
+def _trial(prob: np.ndarray, matrix: np.ndarray, gram_rows: np.ndarray, smoothing: float,
+           draws: "ReplayedDraws", detector: Detector) -> np.ndarray:
+    """One of langdetect's trials: `prob` times one drawn n-gram's factors (its row of `matrix`
+    plus `smoothing`), normalised, then times 5 more at a time, normalised after each 5, until
+    one language holds more than CONV_THRESHOLD or ITERATION_LIMIT draws are done.
+
+    The 5 products of a step are one `multiply.reduce` down a column stack whose first row is
+    `prob`: the same left-to-right products as langdetect's one by one, per language."""
+    threshold, limit = detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
+    chosen, ends = draws.peek(1 + STEP_DRAWS * FIRST_STEPS)
+    stack = np.empty((len(chosen) + 1, prob.shape[0]))
+    # stack[i + 1]: the factors of the i-th draw; langdetect adds alpha / BASE_FREQ to the
+    # drawn n-gram's probabilities one by one, the same sums
+    np.add(matrix[gram_rows[chosen]], smoothing, out=stack[1:])
+    position, step, done = 0, 1, 0
+    while True:
+        if position + step > len(chosen):  # the draws taken are used up: take more
+            draws.cursor = int(ends[-1])
+            chosen, ends = draws.peek(STEP_DRAWS * MORE_STEPS)
+            stack = np.empty((len(chosen) + 1, prob.shape[0]))
+            np.add(matrix[gram_rows[chosen]], smoothing, out=stack[1:])
+            position = 0
+        stack[position] = prob
+        prob = np.multiply.reduce(stack[position:position + step + 1], axis=0)
+        position += step
+        values = prob.tolist()
+        total = sum(values)  # Python's sum, in langdetect's order
+        if total == 0.0:  # only with an alpha of ~0: langdetect divides by zero too
+            raise ZeroDivisionError("float division by zero")
+        prob /= total
+        # a positive divisor keeps the order of the quotients: max(p / t) is max(p) / t
+        if max(values) / total > threshold or done >= limit:
+            break
+        step = STEP_DRAWS
+        done += STEP_DRAWS
+    draws.cursor = int(ends[position - 1])
+    return prob
+
+
+# How many of a seed's 32-bit words are made at first, and at least when more are needed: ~3
+# trials of ~70 draws at ~1.5 words a draw use ~320.
+FIRST_WORDS = 4096
+
+
+class SeededWords:
+    """The 32-bit words a `random.Random` gives from one state, made with numpy's MT19937, the
+    same generator (`random.getrandbits(32)` is its next word): made once, grown on demand."""
+
+    def __init__(self, state: tuple) -> None:
+        version, internal, _gauss_next = state
+        if version != 3 or len(internal) != 625:
+            raise ValueError(f"not a Mersenne Twister state of random.Random: version {version}")
+        self._generator = np.random.MT19937()
+        self._generator.state = {"bit_generator": "MT19937",
+                                 "state": {"key": np.array(internal[:-1], dtype=np.uint32),
+                                           "pos": internal[-1]}}
+        self._lock = threading.Lock()
+        self.words = self._generator.random_raw(FIRST_WORDS).astype(np.uint32)
+
+    def at_least(self, count: int) -> np.ndarray:
+        """The first `count` words or more (a thread holding an earlier array keeps it whole)."""
+        words = self.words
+        if len(words) < count:
+            with self._lock:
+                words = self.words
+                if len(words) < count:
+                    more = self._generator.random_raw(max(count - len(words), FIRST_WORDS))
+                    words = self.words = np.concatenate([words, more.astype(np.uint32)])
+        return words
+
+
+class ReplayedDraws:
+    """`random.Random.gauss(0.0, 1.0)` and `random.Random.choice` of a `length`-long sequence,
+    as a freshly seeded generator answers them, read from its words: choice's rejection
+    sampling (the top k bits of a word, k = length.bit_length(), redrawn while >= length) is
+    done for many draws in one numpy pass, where `random.choice` takes ~1.3 us a draw."""
+
+    def __init__(self, words: SeededWords, length: int) -> None:
+        if not 0 < length < 2 ** 31:
+            raise ValueError(f"cannot replay choices from {length} items")
+        self._words = words
+        self._length = length
+        self._shift = 32 - length.bit_length()
+        self._gauss_next: float | None = None
+        self.cursor = 0  # words used so far
+
+    def random(self) -> float:
+        """`random.random()`: 53 bits from two words, as CPython builds it."""
+        first, second = self._words.at_least(self.cursor + 2)[self.cursor:self.cursor + 2].tolist()
+        self.cursor += 2
+        return ((first >> 5) * 67108864.0 + (second >> 6)) * (1.0 / 9007199254740992.0)
+
+    def gauss(self) -> float:
+        """`random.gauss(0.0, 1.0)`: two normal values from two uniform ones, the second kept."""
+        z, self._gauss_next = self._gauss_next, None
+        if z is None:
+            x2pi = self.random() * _TWO_PI
+            g2rad = math.sqrt(-2.0 * math.log(1.0 - self.random()))
+            z = math.cos(x2pi) * g2rad
+            self._gauss_next = math.sin(x2pi) * g2rad
+        return 0.0 + z * 1.0
+
+    def peek(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next `count` choices (indices below length) from the cursor, and for each the
+        cursor after it; the cursor is left where it is."""
+        span = 2 * count + 64  # a word is rejected with probability below 1/2
+        while True:
+            words = self._words.at_least(self.cursor + span)[self.cursor:self.cursor + span]
+            below = words >> self._shift
+            accepted = np.flatnonzero(below < self._length)
+            if len(accepted) >= count:
+                accepted = accepted[:count]
+                return below[accepted].astype(np.intp), accepted + (self.cursor + 1)
+            span *= 2
+
+
+_TWO_PI = 2.0 * math.pi
+
+
+_SPACE_RUN = re.compile(" {2,}")
+_LATIN = re.compile("[A-z]")  # langdetect's test 'A' <= ch <= 'z', [ \\ ] ^ _ ` included
+_FROM_U0300 = re.compile("[\u0300-\U0010ffff]")
+
+
+def appended_text(text: str, max_text_length: int) -> str:
+    """The text `Detector.append` gives a fresh detector: URLs and e-mail addresses blanked,
+    Vietnamese marks composed, cut to max_text_length, runs of spaces made one; the same string,
+    with regular expressions where langdetect adds one character at a time (~45 us a paragraph)."""
+    text = Detector.URL_RE.sub(" ", text)
+    if "@" in text:  # the only costly pattern (~8 us a paragraph) needs one
+        text = Detector.MAIL_RE.sub(" ", text)
+    if not text.isascii():  # the marks it composes are not ASCII
+        text = NGram.normalize_vi(text)
+    # langdetect keeps a space unless the character before it, in this text, was a space
+    return _SPACE_RUN.sub(" ", text[:max_text_length])
+
+
+class _CountsAsNonLatin(dict):
+    """Code point -> whether `Detector.cleaning_text` counts the character as non-Latin: its own
+    test, evaluated once per character. (It compares `unicode_block`'s number with a block name,
+    so every character from U+0300 counts, Latin Extended Additional included.)"""
+
+    def __missing__(self, code: int) -> bool:
+        ch = chr(code)
+        counts = bool(ch >= "\u0300" and unicode_block(ch) != "Latin Extended Additional")
+        self[code] = counts
+        return counts
+
+
+_COUNTS_AS_NON_LATIN = _CountsAsNonLatin()
+
+
+def cleaned_text(text: str) -> str:
+    """`Detector.cleaning_text`: without its Latin letters when non-Latin characters outnumber
+    them two to one, else as it is; counted with regular expressions, not character by character."""
+    if text.isascii():  # no character from U+0300
+        return text
+    latin = len(_LATIN.findall(text))
+    candidates = _FROM_U0300.findall(text)  # the only characters that can count as non-Latin
+    if latin * 2 >= len(candidates):
+        return text
+    non_latin = sum(_COUNTS_AS_NON_LATIN[ord(ch)] for ch in candidates)
+    return _LATIN.sub("", text) if latin * 2 < non_latin else text
 
 
 def new_detector(factory: DetectorFactory, text: str, trials: int) -> Detector:
@@ -186,15 +373,19 @@ def new_detector(factory: DetectorFactory, text: str, trials: int) -> Detector:
 
 def agrees_with_langdetect(scorer: NgramScorer, factory: DetectorFactory, texts: Iterable[str],
                            trials: int) -> bool:
-    """True when `scorer` gives langdetect's probabilities, or its error, for every text."""
+    """True when `scorer` gives langdetect's probabilities, or its error, for every text: both
+    for a detector holding the text and for the text itself (`text_probabilities`)."""
+    template = new_detector(factory, "", trials)
 
-    def answer(score: Callable[[Detector], list[Language]], text: str) -> Any:
+    def answer(score: Callable[[], list[Language]]) -> Any:
         try:
-            return [(p.lang, p.prob) for p in score(new_detector(factory, text, trials))]
+            return [(p.lang, p.prob) for p in score()]
         except LangDetectException as exc:
             return ("error", str(exc))
 
-    return all(answer(scorer.probabilities, text) == answer(Detector.get_probabilities, text)
+    return all(answer(new_detector(factory, text, trials).get_probabilities)
+               == answer(lambda: scorer.probabilities(new_detector(factory, text, trials)))
+               == answer(lambda: scorer.text_probabilities(text, template))
                for text in texts)
 
 

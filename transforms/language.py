@@ -65,10 +65,14 @@ def load_langdetect() -> Callable[[str], list[tuple[str, float]]]:
             _scorer, _scorer_loaded = checked_scorer(factory, LANGDETECT_TRIALS), True
         scorer = _scorer
 
+    template = new_detector(factory, "", LANGDETECT_TRIALS)  # only read: shared by threads
+
     def probabilities(text: str) -> list[tuple[str, float]]:
-        detector = new_detector(factory, text, LANGDETECT_TRIALS)
         try:
-            found = scorer.probabilities(detector) if scorer is not None else detector.get_probabilities()
+            if scorer is not None:
+                found = scorer.text_probabilities(text, template)
+            else:
+                found = new_detector(factory, text, LANGDETECT_TRIALS).get_probabilities()
         except LangDetectException:  # no letters it knows
             return []
         return [(p.lang, p.prob) for p in found]
