@@ -2,7 +2,7 @@
 idempotent, and a cleaned body only holds text that was in the input."""
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from transforms.clean import clean_page
@@ -129,3 +129,36 @@ def test_line_breaks_are_normalised_before_the_line_limit_is_checked():
         assert exc.reason == "too_large" and "11 characters" in exc.detail
     else:
         raise AssertionError("an 11-character line passed a 10-character limit")
+
+
+def test_a_declared_charset_decodes_a_page_that_is_not_utf8():
+    from transforms.read import decode_bytes
+
+    story = "Правительство объявило в среду о новых мерах по борьбе с миграцией через границу."
+    page = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1251">' \
+           f"</head><body><p>{story}</p></body></html>"
+    assert decode_bytes(page.encode("cp1251")) == (page, "cp1251")
+    japanese = f"<html><head><meta charset='shift_jis'></head><body><p>政府は水曜日に新しい措置を発表した。</p></body></html>"
+    assert decode_bytes(japanese.encode("shift_jis")) == (japanese, "shift_jis")
+    # UTF-8 bytes stay UTF-8 whatever the page declares
+    assert decode_bytes(page.encode("utf-8")) == (page, "utf-8")
+    # without the declaration, detection takes 0xA4 for cp1252's currency sign, not the euro
+    euro = '<html><head><meta charset="iso-8859-15"></head><body><p>Prix : 12 € le kilo.</p></body></html>'
+    assert decode_bytes(euro.encode("iso-8859-15")) == (euro, "iso8859-15")
+
+
+@SETTINGS
+@given(st.text(alphabet=_MOJIBAKE_ALPHABET.replace("\ud800\udfff", "") + "\r\n\x00", max_size=120),
+       st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+# pairs that removing NUL bytes makes (few enough NULs not to look binary)
+@example(text="Die B\u00c3\x00\u00a4ckerei \u00c3\x00\u00b6ffnet am Marktplatzstra\u00c3\x00\u0178e, "
+              "wie jeden Morgen seit vielen Jahren, um sechs Uhr.", encoding="utf-8")
+def test_the_read_stage_repairs_mojibake_as_the_text_alone_says(text, encoding):
+    from transforms.read import ReadLimits, RejectError, page_from_bytes, repair_mojibake
+
+    try:
+        page = page_from_bytes("page.txt", text.encode(encoding), ReadLimits())
+    except RejectError:
+        return  # empty or binary: other tests cover those
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    assert page.content == repair_mojibake(normalised)[0]
