@@ -1,15 +1,20 @@
 """HTML-mode cleaner: extraction, metadata, post-cleaning, robustness."""
 from __future__ import annotations
 
+import copy
 import datetime
 
 import htmldate.extractors
 import htmldate.meta
 import pytest
+import trafilatura.core
+from trafilatura.settings import Extractor
+from trafilatura.utils import load_html
 
 from bench.extraction import load_pages
 from tests.conftest import shared_data
 from transforms.clean import warm_up
+import transforms.htmlclean as htmlclean
 from transforms.htmlclean import _extract, _whole_search, clean_html
 from transforms.render import render_visible_text
 from transforms.textclean import post_clean_lines
@@ -104,8 +109,18 @@ def test_a_date_written_without_its_day_does_not_take_the_day_of_the_run(monkeyp
     assert clean_html(page).published == datetime.date(2016, 12, 1)
 
 
+def _stock_whole_search(html: str, url: str | None):
+    """trafilatura's whole search with every copy it asks for made (`htmlclean` skips two)."""
+    skipping = trafilatura.core.copy
+    trafilatura.core.copy = copy.copy
+    try:
+        return _whole_search(html, url)
+    finally:
+        trafilatura.core.copy = skipping
+
+
 def _same_extraction(html: str, url: str | None) -> None:
-    ours, theirs = _extract(html, url), _whole_search(html, url)
+    ours, theirs = _extract(html, url), _stock_whole_search(html, url)
     assert (ours is None) == (theirs is None)
     if ours is not None:
         assert (ours.title, ours.author, ours.date, ours.text) == (theirs.title, theirs.author, theirs.date,
@@ -170,3 +185,40 @@ def test_title_author_date_and_text_are_trafilaturas_own_on_real_pages(corpus):
     for _, html, truth in pages:
         for url in (None, truth.get("url")):
             _same_extraction(html, url)
+
+
+def test_the_backup_copy_is_skipped_only_where_trafilatura_never_reads_it():
+    assert trafilatura.core.copy is htmlclean._copy_where_needed
+    for fast, comments, skipped in ((True, False, True), (False, False, False), (True, True, False)):
+        cleaned, backup = trafilatura.core._prepare_tree(load_html(PAGE), Extractor(fast=fast, comments=comments), None)
+        assert (backup is cleaned) == skipped
+    tree = load_html(PAGE)
+    assert trafilatura.core.copy(tree) is not tree  # a copy asked for anywhere else is made
+
+
+def test_the_handed_over_tree_is_not_copied_again_and_the_results_are_trafilaturas(monkeypatch):
+    copied = []
+    real_copy = copy.copy
+
+    def counting_copy(obj):
+        copied.append(type(obj).__name__)
+        return real_copy(obj)
+
+    monkeypatch.setattr(htmlclean.copy, "copy", counting_copy)
+    ours = _extract(PAGE, None)
+    skipping_copies = copied.count("HtmlElement")
+    copied.clear()
+    monkeypatch.setattr(trafilatura.core, "copy", counting_copy)
+    stock = _extract(PAGE, None)
+    assert copied.count("HtmlElement") - skipping_copies == 2  # the handed-over tree and the backup
+    assert (ours.title, ours.author, ours.date, ours.text) == (stock.title, stock.author, stock.date, stock.text)
+    assert htmlclean._HANDED_OVER.tree is None
+
+
+def test_a_tree_is_not_left_handed_over_when_the_extraction_raises(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a trafilatura bug")
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", broken)
+    assert clean_html(PAGE).paragraphs == ()
+    assert htmlclean._HANDED_OVER.tree is None

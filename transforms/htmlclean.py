@@ -30,14 +30,19 @@ less time (README, "Throughput and memory").
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import re
+import sys
+import threading
+from typing import Any
 
 import dateutil.parser
 import htmldate
 import htmldate.extractors
 import trafilatura
+import trafilatura.core
 from lxml.html import HtmlElement
 
 try:  # public names of trafilatura's modules, but not its documented API
@@ -90,6 +95,38 @@ def _rewrite_library_xpaths() -> None:
 
 
 _rewrite_library_xpaths()
+
+
+# Two tree copies trafilatura makes are never read in our use, and each cost ~0.5-1 ms an HTML
+# page (the copy, then freeing it): trafilatura.core's `copy` skips them, recognised by the
+# function asking and the object it asks for; every other copy is made.
+# - bare_extraction copies a tree it is given, to leave the caller's tree as it was; `_extract`
+#   has no use for the tree afterwards and hands it over (`_HANDED_OVER`): that copy, once.
+# - _prepare_tree copies the cleaned tree as a backup, which only the external extractors
+#   (not run with fast=True) and comment extraction (off) read.
+# tests/test_htmlclean.py compares the results with trafilatura's own, copies made, on real
+# pages: a release that reads these copies differently fails there.
+_HANDED_OVER = threading.local()
+
+
+def _copy_where_needed(obj: Any) -> Any:
+    caller = sys._getframe(1)
+    if caller.f_code is _BARE_EXTRACTION_CODE and getattr(_HANDED_OVER, "tree", None) is obj:
+        _HANDED_OVER.tree = None
+        return obj
+    if caller.f_code is _PREPARE_TREE_CODE:
+        variables = caller.f_locals
+        options = variables.get("options")
+        if variables.get("cleaned") is obj and getattr(options, "fast", False) is True \
+                and getattr(options, "comments", True) is False:
+            return obj
+    return copy.copy(obj)
+
+
+_BARE_EXTRACTION_CODE = getattr(getattr(trafilatura.core, "bare_extraction", None), "__code__", None)
+_PREPARE_TREE_CODE = getattr(getattr(trafilatura.core, "_prepare_tree", None), "__code__", None)
+if getattr(trafilatura.core, "copy", None) is copy.copy:
+    trafilatura.core.copy = _copy_where_needed
 
 
 def _parse_iso_date(value: str | None) -> datetime.date | None:
@@ -158,9 +195,13 @@ def _extract(html: str, url: str | None) -> Document | None:
             LOG.warning("trafilatura's metadata helpers failed (%r); using its whole metadata "
                         "search, slower, for such pages", error)
         return _whole_search(html, url)
-    # bare_extraction copies a tree it is given: the page is parsed once, and the metadata
-    # helpers (which leave the tree as it is) and the extraction each see it whole
-    document = trafilatura.bare_extraction(tree, url=url, with_metadata=False, **EXTRACTION_OPTIONS)
+    # The page is parsed once: the metadata helpers leave the tree as it is, and the
+    # extraction, which prunes it, then has it (`_HANDED_OVER`)
+    _HANDED_OVER.tree = tree
+    try:
+        document = trafilatura.bare_extraction(tree, url=url, with_metadata=False, **EXTRACTION_OPTIONS)
+    finally:
+        _HANDED_OVER.tree = None
     if document is None:
         return None
     document.title, document.author, document.date = metadata.title, metadata.author, metadata.date
