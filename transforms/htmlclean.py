@@ -26,7 +26,9 @@ search for the pages concerned, slower but the same fields.
 XPaths: trafilatura's regular-expression tests on `@id`/`@class` are rewritten on import to sit
 behind native substring tests, and its and htmldate's name tests (`.//*[self::div or ...]`) to
 unions (`transforms.xpathprefilter`): the same elements selected, each HTML page cleaned in
-less time (README, "Throughput and memory").
+less time (README, "Throughput and memory"). htmldate's whole-page date patterns are searched
+from their digits (`transforms.datepatterns`), and two tree copies trafilatura never reads in
+our use are not made (`_copy_where_needed`): the same results, in less time.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from typing import Any
 
 import dateutil.parser
 import htmldate
+import htmldate.core
 import htmldate.extractors
 import trafilatura
 import trafilatura.core
@@ -52,6 +55,7 @@ try:  # public names of trafilatura's modules, but not its documented API
 except ImportError:  # a release without them: `_extract` falls back to trafilatura's whole search
     examine_meta = load_html = None
 
+from transforms.datepatterns import speed_up_date_patterns
 from transforms.records import CleanResult
 from transforms.xpathprefilter import rewrite_module_xpaths
 
@@ -85,7 +89,6 @@ def _rewrite_library_xpaths() -> None:
     elements selected, an HTML page cleaned in less time. Like the patch above, done on import,
     so every worker process that cleans HTML has it."""
     try:
-        import htmldate.core
         import trafilatura.xpaths
 
         rewrite_module_xpaths(trafilatura.xpaths)
@@ -95,6 +98,9 @@ def _rewrite_library_xpaths() -> None:
 
 
 _rewrite_library_xpaths()
+# htmldate's whole-page date patterns searched from their digits (transforms.datepatterns): the
+# same lists, ~1 ms less an HTML page that reaches that search
+speed_up_date_patterns(htmldate.core)
 
 
 # Two tree copies trafilatura makes are never read in our use, and each cost ~0.5-1 ms an HTML
