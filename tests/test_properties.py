@@ -162,3 +162,16 @@ def test_the_read_stage_repairs_mojibake_as_the_text_alone_says(text, encoding):
         return  # empty or binary: other tests cover those
     normalised = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     assert page.content == repair_mojibake(normalised)[0]
+
+
+def test_the_content_hash_collapses_exactly_the_white_space_a_regular_expression_would():
+    import re
+    import sys
+
+    from transforms.dedup import normalize_for_hash
+
+    spaces = [chr(code) for code in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(code))]
+    assert spaces == [chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    for space in spaces:
+        for text in (f"{space}a{space}{space}B{space}", f"x{space}", space * 3, f"\u200bq{space}\ufeffr"):
+            assert normalize_for_hash(text) == re.sub(r"\s+", " ", text.casefold()).strip()
