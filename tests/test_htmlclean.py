@@ -222,3 +222,48 @@ def test_a_tree_is_not_left_handed_over_when_the_extraction_raises(monkeypatch):
     monkeypatch.setattr(trafilatura, "bare_extraction", broken)
     assert clean_html(PAGE).paragraphs == ()
     assert htmlclean._HANDED_OVER.tree is None
+
+
+LOOKUP_PAGE = ("<html><body><form><input name=a><select><option>x</option></select><textarea>t</textarea>"
+               "<label>l</label></form><!-- a comment --><p>a &amp; b</p></body></html>")
+
+
+def test_the_class_lookup_in_c_gives_lxml_htmls_classes():
+    import lxml.html
+    from lxml import etree
+
+    from transforms.htmlclean import html_class_lookup_in_c
+
+    stock = lxml.html.HTMLParser(remove_comments=False, remove_pis=False)
+    in_c = lxml.html.HTMLParser(remove_comments=False, remove_pis=False)
+    in_c.set_element_class_lookup(html_class_lookup_in_c())
+    pages = [LOOKUP_PAGE] + [html for _, html, _ in load_pages(shared_data("aeb-dev"))[::10]]
+    for html in pages:
+        ours, theirs = lxml.html.fromstring(html, parser=in_c), lxml.html.fromstring(html, parser=stock)
+        assert [type(e) for e in ours.iter()] == [type(e) for e in theirs.iter()]
+    assert {type(e).__name__ for e in lxml.html.fromstring(LOOKUP_PAGE, parser=in_c).iter()} >= {
+        "FormElement", "InputElement", "SelectElement", "TextareaElement", "LabelElement", "HtmlComment",
+        "HtmlElement"}
+    # elements made by code keep their case, which the Python lookup lower-cases
+    for name in ("FORM", "Input", "sElEcT", "TEXTAREA", "LaBeL", "div", "FORMS", "inputs"):
+        ours, theirs = lxml.html.fromstring("<div></div>", parser=in_c), lxml.html.fromstring("<div></div>", parser=stock)
+        assert type(etree.SubElement(ours, name)) is type(etree.SubElement(theirs, name))
+
+
+def test_trafilaturas_parser_looks_element_classes_up_in_c(monkeypatch):
+    import lxml.html
+    from trafilatura.utils import load_html
+
+    asked = []
+    python_lookup = lxml.html.HtmlElementClassLookup.lookup
+
+    def counted(self, *args):
+        asked.append(args)
+        return python_lookup(self, *args)
+
+    monkeypatch.setattr(lxml.html.HtmlElementClassLookup, "lookup", counted)
+    tree = load_html(PAGE)
+    assert len(list(tree.iter())) > 10 and asked == []
+    assert type(load_html(LOOKUP_PAGE).find(".//form")).__name__ == "FormElement"
+    list(lxml.html.fromstring(PAGE, parser=lxml.html.HTMLParser()).iter())
+    assert asked  # the counting works: lxml.html's own parser asks
