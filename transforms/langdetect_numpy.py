@@ -152,7 +152,7 @@ class NgramScorer:
     def text_probabilities(self, text: str, template: Detector) -> list[Language]:
         """What a fresh detector made like `template` answers once `text` is appended to it:
         `probabilities` without making a detector (~11 us: its generator is seeded from the
-        OS) or appending character by character. `template` is only read, so threads share it."""
+        OS) or appending character by character (~50 us a paragraph). `template` is only read, so threads share it."""
         if template.verbose or template.text or type(template.random) is not random.Random:
             raise ValueError("the template must be a fresh, quiet langdetect Detector")
         return self._score(cleaned_text(appended_text(text, template.max_text_length)), template)
@@ -191,6 +191,8 @@ class NgramScorer:
         return stream
 
 
+_TWO_PI = 2.0 * math.pi  # random.TWOPI, which random.gauss uses
+
 # The draws of a trial taken at a time: a trial of news text takes ~70 (the first normalisation,
 # then ~14 steps of 5); further draws are taken STEP_DRAWS * MORE_STEPS at a time.
 FIRST_STEPS = 15
@@ -207,18 +209,12 @@ def _trial(prob: np.ndarray, matrix: np.ndarray, gram_rows: np.ndarray, smoothin
     The 5 products of a step are one `multiply.reduce` down a column stack whose first row is
     `prob`: the same left-to-right products as langdetect's one by one, per language."""
     threshold, limit = detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
-    chosen, ends = draws.peek(1 + STEP_DRAWS * FIRST_STEPS)
-    stack = np.empty((len(chosen) + 1, prob.shape[0]))
-    # stack[i + 1]: the factors of the i-th draw; langdetect adds alpha / BASE_FREQ to the
-    # drawn n-gram's probabilities one by one, the same sums
-    np.add(matrix[gram_rows[chosen]], smoothing, out=stack[1:])
+    stack, ends = _drawn_factors(draws, 1 + STEP_DRAWS * FIRST_STEPS, matrix, gram_rows, smoothing)
     position, step, done = 0, 1, 0
     while True:
-        if position + step > len(chosen):  # the draws taken are used up: take more
+        if position + step >= len(stack):  # the draws taken are used up: take more
             draws.cursor = int(ends[-1])
-            chosen, ends = draws.peek(STEP_DRAWS * MORE_STEPS)
-            stack = np.empty((len(chosen) + 1, prob.shape[0]))
-            np.add(matrix[gram_rows[chosen]], smoothing, out=stack[1:])
+            stack, ends = _drawn_factors(draws, STEP_DRAWS * MORE_STEPS, matrix, gram_rows, smoothing)
             position = 0
         stack[position] = prob
         prob = np.multiply.reduce(stack[position:position + step + 1], axis=0)
@@ -235,6 +231,17 @@ def _trial(prob: np.ndarray, matrix: np.ndarray, gram_rows: np.ndarray, smoothin
         done += STEP_DRAWS
     draws.cursor = int(ends[position - 1])
     return prob
+
+
+def _drawn_factors(draws: "ReplayedDraws", count: int, matrix: np.ndarray, gram_rows: np.ndarray,
+                   smoothing: float) -> tuple[np.ndarray, np.ndarray]:
+    """The next `count` draws' factors as rows 1.. of a stack (row 0 left for prob), and the
+    cursor after each draw. langdetect adds alpha / BASE_FREQ to the drawn n-gram's
+    probabilities one by one: the same sums."""
+    chosen, ends = draws.peek(count)
+    stack = np.empty((count + 1, matrix.shape[1]))
+    np.add(matrix[gram_rows[chosen]], smoothing, out=stack[1:])
+    return stack, ends
 
 
 # How many of a seed's 32-bit words are made at first, and at least when more are needed: ~3
@@ -314,8 +321,6 @@ class ReplayedDraws:
             span *= 2
 
 
-_TWO_PI = 2.0 * math.pi
-
 
 _SPACE_RUN = re.compile(" {2,}")
 _LATIN = re.compile("[A-z]")  # langdetect's test 'A' <= ch <= 'z', [ \\ ] ^ _ ` included
@@ -325,7 +330,7 @@ _FROM_U0300 = re.compile("[\u0300-\U0010ffff]")
 def appended_text(text: str, max_text_length: int) -> str:
     """The text `Detector.append` gives a fresh detector: URLs and e-mail addresses blanked,
     Vietnamese marks composed, cut to max_text_length, runs of spaces made one; the same string,
-    with regular expressions where langdetect adds one character at a time (~45 us a paragraph)."""
+    with regular expressions where langdetect adds one character at a time (~50 us a paragraph)."""
     text = Detector.URL_RE.sub(" ", text)
     if "@" in text:  # the only costly pattern (~8 us a paragraph) needs one
         text = Detector.MAIL_RE.sub(" ", text)

@@ -29,8 +29,8 @@ UNDETERMINED = "und"
 MIN_LETTERS = 40  # below this langdetect answers with false confidence ('X' -> Somali 1.00)
 MIN_SCORE = 0.5  # a page whose winning language holds less of the vote than this is mixed or unknown
 MAX_PARAGRAPH_CHARS = 600  # langdetect's answer settles long before this; the rest is cost
-# A langdetect call cost ~2.4 ms up to 600 characters, whatever the length (0.6 ms with 3 trials
-# since its trials are scored with numpy): three voters (first, middle and last long paragraph)
+# A langdetect call cost ~2.4 ms up to 600 characters, whatever the length (0.3 ms with 3 trials
+# since its trials are scored with numpy on replayed draws): three voters (first, middle and last long paragraph)
 # cost less than one whole-page call does, and still outvote a stray foreign paragraph on a
 # page that is mostly one language.
 MAX_VOTERS = 3
